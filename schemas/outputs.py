@@ -1,0 +1,136 @@
+"""Output contracts: flags, decisions and dead letters written by lineguard."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+REASON_CODES: tuple[str, ...] = (
+    "SERIOUS_OVERDUE",
+    "CASH_OUT",
+    "SCORE_SWIPING",
+    "FREQUENT_EARLY_REPAYMENT",
+    "DEVICE_SWITCHING",
+    "ACCOUNT_INFO_CHURN",
+    "INACTIVITY",
+    "LOW_CREDIT_SCORE",
+)
+
+ReasonCode = Literal[
+    "SERIOUS_OVERDUE",
+    "CASH_OUT",
+    "SCORE_SWIPING",
+    "FREQUENT_EARLY_REPAYMENT",
+    "DEVICE_SWITCHING",
+    "ACCOUNT_INFO_CHURN",
+    "INACTIVITY",
+    "LOW_CREDIT_SCORE",
+]
+Signal = Literal[
+    "OVERDUE",
+    "SERIOUS_OVERDUE",
+    "CASH_OUT",
+    "SCORE_SWIPING",
+    "FREQUENT_EARLY_REPAYMENT",
+    "DEVICE_SWITCHING",
+    "ACCOUNT_INFO_CHURN",
+    "INACTIVITY",
+    "LOW_CREDIT_SCORE",
+]
+LineState = Literal["open", "closed", "restore_eligible"]
+DecisionKind = Literal["close_line", "restore_eligibility"]
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+
+
+class Flag(_Output):
+    """A risk signal that became true. Flags are the negative signals of the lifecycle."""
+
+    flag_id: str = Field(description="Deterministic: the same history yields the same id.")
+    user_id: str
+    signal: Signal
+    overdue_days: int | None = Field(
+        default=None, description="For OVERDUE: the milestone reached (1, 7, 15, 30 by default)."
+    )
+    evidence: dict[str, Any] = Field(description="The numbers that tripped the signal.")
+    raised_at: datetime = Field(
+        description="The triggering event's occurred_at, or the deadline for time-triggered signals."
+    )
+    trigger_event_id: str | None = Field(description="Null when time triggered it.")
+    policy_version: str
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: ReasonCode
+    message: str = Field(description="A sentence a customer-service agent can read to the user.")
+    evidence: dict[str, Any]
+
+
+class Decision(_Output):
+    """A change of a user's credit line, for downstream services."""
+
+    decision_id: str = Field(
+        description="Deterministic: a redelivered input yields the same id; consumers dedupe on it."
+    )
+    user_id: str
+    decision: DecisionKind
+    reasons: list[Reason]
+    decided_at: datetime
+    trigger_event_id: str | None = Field(description="Null when time triggered it.")
+    policy_version: str
+    line_state: LineState = Field(description="The line's state after this decision.")
+    next_review_at: datetime | None = Field(
+        default=None, description="For close_line: earliest moment a restore can be evaluated."
+    )
+
+
+class DeadLetter(BaseModel):
+    """Body of a dead-letter record's reason; the original bytes travel as the record value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    error_kind: Literal["not_json", "invalid_contract", "unknown_type", "wrong_topic", "internal"]
+    error: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+
+
+Output = Flag | Decision
+
+
+
+class Rejection(BaseModel):
+    """One rejected input line of ``lineguard replay`` (written to ``--rejects``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    file: str
+    line: int = Field(ge=1)
+    error_kind: Literal["not_json", "invalid_contract", "unknown_type"]
+    reason: str
+
+
+__all__ = [
+    "REASON_CODES",
+    "DeadLetter",
+    "Decision",
+    "DecisionKind",
+    "Flag",
+    "LineState",
+    "Output",
+    "Reason",
+    "ReasonCode",
+    "Rejection",
+    "Signal",
+]

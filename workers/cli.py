@@ -1,0 +1,54 @@
+"""The ``lineguard`` command: one entry point, one module per subcommand.
+
+Each subcommand module exposes ``configure(parser)`` and ``run(args) -> int`` and does
+no work at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "replay": ("workers.replay", "Run the decision core over JSON-lines event files (backtest)."),
+    "simulate": ("workers.sim.simulate_cli", "Generate a labelled population of users' events."),
+    "evaluate": ("workers.sim.evaluate_cli", "Score a policy against a labelled population."),
+    "worker": ("workers.stream.cli", "Run the streaming worker against a Kafka broker."),
+    "demo": ("workers.demo", "Embedded broker + worker + sample traffic, decisions on screen."),
+}
+
+
+class _Command(Protocol):
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _load(module_name: str) -> _Command:
+    return cast(_Command, importlib.import_module(module_name))
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only ``command``'s module is imported (all of them when None)."""
+    parser = argparse.ArgumentParser(prog="lineguard", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        child = sub.add_parser(name, help=help_text, description=help_text)
+        child.set_defaults(_module=module_name)
+        if command in (None, name):
+            _load(module_name).configure(child)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and argv[0] in COMMANDS else ""
+    args = build_parser(command).parse_args(argv)
+    return _load(args._module).run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
