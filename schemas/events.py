@@ -34,7 +34,9 @@ EVENT_TYPES: tuple[str, ...] = (
 
 def _require_string(value: object) -> object:
     if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 timestamp string with an offset, e.g. 2026-01-31T09:30:00Z")
+        raise ValueError(
+            "must be an RFC 3339 timestamp string with an offset, e.g. 2026-01-31T09:30:00Z"
+        )
     return value
 
 
@@ -61,7 +63,9 @@ class EventBase(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=False)
 
-    event_id: Identifier = Field(description="Unique per logical event; a redelivered copy keeps it.")
+    event_id: Identifier = Field(
+        description="Unique per logical event; a redelivered copy keeps it."
+    )
     user_id: str = Field(min_length=1, max_length=64, description="Also the Kafka message key.")
     occurred_at: Timestamp = Field(description="Event time, RFC 3339 with offset or Z.")
     schema_version: Literal[1] = Field(default=1, description="Contract version of this event.")
@@ -104,7 +108,9 @@ class ProfileChange(EventBase):
 
 class Transaction(EventBase):
     type: Literal["transaction"]
-    kind: Literal["loan_drawdown", "purchase", "transfer_out", "withdrawal", "transfer_in", "refund"]
+    kind: Literal[
+        "loan_drawdown", "purchase", "transfer_out", "withdrawal", "transfer_in", "refund"
+    ]
     amount: Amount
     product: Product = Field(
         default="balance",

@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         ]
         extra = sorted(p.name for p in JSON_DIR.glob("*.json") if p.name not in expected)
         if drift or extra:
-            print(f"schemas drifted: {drift + extra}; run python -m schemas.generate", file=sys.stderr)
+            print(
+                f"schemas drifted: {drift + extra}; run python -m schemas.generate", file=sys.stderr
+            )
             return 1
         return 0
     JSON_DIR.mkdir(exist_ok=True)

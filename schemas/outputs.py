@@ -60,7 +60,7 @@ class Flag(_Output):
     )
     evidence: dict[str, Any] = Field(description="The numbers that tripped the signal.")
     raised_at: datetime = Field(
-        description="The triggering event's occurred_at, or the deadline for time-triggered signals."
+        description="The trigger event's occurred_at; for time-triggered signals the deadline."
     )
     trigger_event_id: str | None = Field(description="Null when time triggered it.")
     policy_version: str
@@ -106,7 +106,6 @@ class DeadLetter(BaseModel):
 
 
 Output = Flag | Decision
-
 
 
 class Rejection(BaseModel):

@@ -1,0 +1,366 @@
+"""The decision fold: ``decide(state, event, rules) -> (state, outputs, duplicate)``.
+
+Pure and deterministic: time comes from the event, never from a clock. The state passed in
+is owned by the fold and updated in place (callers that need the old state keep a
+serialised copy). Deadlines are not fired here: the caller fires every deadline at or
+before the event's ``occurred_at`` first (see ``engine.Engine``).
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from collections.abc import Callable
+from decimal import Decimal
+from hashlib import blake2b
+from typing import Any
+
+from schemas.events import (
+    BankCardChange,
+    DeviceChange,
+    Event,
+    Login,
+    ProfileChange,
+    Repayment,
+    Transaction,
+)
+from workers.core import signals
+from workers.core.compiled import Compiled
+from workers.core.lifecycle import Output, Step, schedule
+from workers.core.state import (
+    MAX_CARDS,
+    MAX_CHURN_ITEMS,
+    MAX_CYCLE_ITEMS,
+    MAX_DEVICES,
+    MAX_INSTALLMENTS,
+    MAX_LOANS,
+    MAX_OUTFLOWS,
+    MAX_PAID_INSTALLMENTS,
+    MAX_SETTLED,
+    MAX_USES_PER_DEVICE,
+    Installment,
+    Loan,
+    Outflow,
+    UserState,
+    installment_key,
+)
+from workers.core.timeutil import add_months_us, day_number, to_us
+
+
+def event_key(event_id: str) -> int:
+    """A stable 63-bit digest of an event id (what the state remembers for duplicates)."""
+    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
+
+
+def fen(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def decide(state: UserState, event: Event, rules: Compiled) -> tuple[UserState, list[Output], bool]:
+    """Apply one event to one user's state; the third value is True for a duplicate."""
+    at = to_us(event.occurred_at)
+    key = event_key(event.event_id)
+    if key in state.seen:
+        return state, [], True
+    _remember(state, key, at, rules)
+    step = Step(state, rules, event.user_id, at, event.event_id)
+    _HANDLERS[event.type](step, event)
+    step.finish()
+    schedule(state, rules)
+    return state, step.outputs, False
+
+
+def _remember(state: UserState, key: int, at: int, rules: Compiled) -> None:
+    state.first_at = at if state.first_at is None else min(state.first_at, at)
+    state.last_at = at if state.last_at is None else max(state.last_at, at)
+    seen = state.seen
+    seen[key] = at
+    horizon = state.last_at - rules.dedupe_window
+    while len(seen) > rules.dedupe_max:
+        del seen[next(iter(seen))]
+    while seen:
+        oldest = next(iter(seen))
+        if seen[oldest] >= horizon:
+            break
+        del seen[oldest]
+
+
+def _windowed(step: Step, signal: str, truth_fn: signals.TruthFn, later: list[int]) -> None:
+    """Raise ``signal`` when its windowed condition becomes true at the event or, for an
+    out-of-order event, at a later item whose window the event now fills."""
+    state = step.state
+    current = state.episodes.get(signal)
+    for moment in [step.at, *sorted(t for t in later if t > step.at)]:
+        truth = truth_fn(state, step.rules, moment)
+        if truth is None:
+            continue
+        if current is not None and moment <= current:
+            state.episodes[signal] = max(current, truth.until)
+            return
+        state.episodes[signal] = truth.until
+        step.raise_flag(signal, truth.evidence)
+        return
+
+
+def _use_device(step: Step, device_id: str) -> None:
+    state, rules, at = step.state, step.rules, step.at
+    uses = state.devices.setdefault(device_id, [])
+    insort(uses, at)
+    horizon = (state.last_at or at) - rules.device_keep
+    kept = [t for t in uses if t >= horizon]
+    # A use between two others of the same device no further apart than the shortest
+    # window can never change a distinct-device count: any window holding it holds one of them.
+    index = 1
+    while index < len(kept) - 1:
+        if kept[index + 1] - kept[index - 1] <= rules.device_min_window:
+            del kept[index]
+        else:
+            index += 1
+    state.devices[device_id] = kept[-MAX_USES_PER_DEVICE:]
+    for device in [d for d, times in state.devices.items() if not times]:
+        del state.devices[device]
+    if len(state.devices) > MAX_DEVICES:
+        by_recency = sorted(state.devices, key=lambda d: state.devices[d][-1])
+        for device in by_recency[: len(state.devices) - MAX_DEVICES]:
+            del state.devices[device]
+    later = [
+        t for times in state.devices.values() for t in times if at < t <= at + rules.device_keep
+    ]
+    _windowed(step, "DEVICE_SWITCHING", signals.devices_at, later)
+
+
+def _churn(step: Step, what: str, event_id: str) -> None:
+    state, rules, at = step.state, step.rules, step.at
+    horizon = (state.last_at or at) - rules.churn_window
+    state.churn = [item for item in state.churn if item[0] >= horizon]
+    insort(state.churn, (at, event_id, what))
+    del state.churn[:-MAX_CHURN_ITEMS]
+    later = [t for t, _, _ in state.churn if at < t <= at + rules.churn_window]
+    _windowed(step, "ACCOUNT_INFO_CHURN", signals.churn_at, later)
+
+
+def _check_cash_out(step: Step, loans: list[Loan]) -> None:
+    for loan in loans:
+        if loan.cash_out_flagged:
+            continue
+        evidence = signals.cash_out_for(step.state, step.rules, loan)
+        if evidence is not None:
+            loan.cash_out_flagged = True
+            step.raise_flag("CASH_OUT", evidence, loan.loan_id)
+
+
+def _loans_covering(state: UserState, rules: Compiled, at: int) -> list[Loan]:
+    return [
+        loan
+        for loan in state.loans.values()
+        if loan.drawn_at <= at <= loan.drawn_at + rules.cash_window
+    ]
+
+
+def on_login(step: Step, event: Login) -> None:
+    if not event.success:
+        return
+    state = step.state
+    state.last_login_at = max(state.last_login_at or step.at, step.at)
+    _use_device(step, event.device_id)
+
+
+def on_device_change(step: Step, event: DeviceChange) -> None:
+    _use_device(step, event.device_id)
+
+
+def on_bank_card_change(step: Step, event: BankCardChange) -> None:
+    state, rules, at = step.state, step.rules, step.at
+    if event.action == "bind":
+        horizon = (state.last_at or at) - rules.card_window - 2 * rules.cash_window
+        binds = [t for t in state.card_binds.get(event.card_id, []) if t >= horizon]
+        insort(binds, at)
+        state.card_binds[event.card_id] = binds[-8:]
+        for card in [
+            c for c, times in state.card_binds.items() if not times or times[-1] < horizon
+        ]:
+            del state.card_binds[card]
+        while len(state.card_binds) > MAX_CARDS:
+            oldest = min(state.card_binds, key=lambda c: state.card_binds[c][-1])
+            del state.card_binds[oldest]
+        # A bind that arrives late can complete a cash-out already under way.
+        _check_cash_out(step, [loan for loan in state.loans.values() if loan.drawn_at >= horizon])
+    _churn(step, f"card_{event.action}", event.event_id)
+
+
+def on_profile_change(step: Step, event: ProfileChange) -> None:
+    state, rules, at = step.state, step.rules, step.at
+    if event.field in rules.churn_fields:
+        _churn(step, event.field, event.event_id)
+    if event.field != "credit_score" or event.credit_score is None:
+        return
+    if state.score_at is not None and at < state.score_at:
+        return  # an older score than the latest one known
+    was_low = state.score is not None and state.score < rules.min_score
+    state.score, state.score_at = event.credit_score, at
+    if state.score < rules.min_score and not was_low:
+        truth = signals.low_score_at(state, rules, at)
+        if truth is not None:
+            step.raise_flag("LOW_CREDIT_SCORE", truth.evidence)
+
+
+def on_transaction(step: Step, event: Transaction) -> None:
+    state, rules, at = step.state, step.rules, step.at
+    if event.kind == "loan_drawdown" and event.loan_id is not None:
+        state.last_drawdown_at = max(state.last_drawdown_at or at, at)
+        loan = Loan(
+            event.loan_id,
+            at,
+            fen(event.amount),
+            event.term_months or 1,
+            event.product,
+            event.event_id,
+        )
+        settled_at = state.settled.get(event.loan_id)
+        if settled_at is not None:
+            _classify_settlement(step, loan, settled_at)
+            return
+        if event.loan_id not in state.loans:
+            state.loans[event.loan_id] = loan
+            _prune_loans(state, rules)
+        if event.loan_id in state.loans:
+            _check_cash_out(step, [state.loans[event.loan_id]])
+    elif event.kind in ("transfer_out", "withdrawal") and event.card_id is not None:
+        horizon = (state.last_at or at) - 2 * rules.cash_window
+        state.outflows = [o for o in state.outflows if o.at >= horizon]
+        state.outflows.append(Outflow(at, fen(event.amount), event.card_id, event.event_id))
+        del state.outflows[:-MAX_OUTFLOWS]
+        _check_cash_out(step, _loans_covering(state, rules, at))
+
+
+def _prune_loans(state: UserState, rules: Compiled) -> None:
+    """Forget loans past their final due date (settling them can no longer be early)."""
+    now = state.last_at or 0
+    for loan_id in [
+        loan_id
+        for loan_id, loan in state.loans.items()
+        if add_months_us(loan.drawn_at, loan.term_months) < now - rules.cash_window
+    ]:
+        del state.loans[loan_id]
+    while len(state.loans) > MAX_LOANS:
+        oldest = min(state.loans, key=lambda loan_id: state.loans[loan_id].drawn_at)
+        del state.loans[oldest]
+
+
+def _classify_settlement(step: Step, loan: Loan, settled_at: int) -> None:
+    """A quick cycle (settled within 48 h) or an early settlement (later, before final due)."""
+    state, rules = step.state, step.rules
+    held = settled_at - loan.drawn_at
+    if 0 <= held <= rules.quick_cycle:
+        state.quick_cycles = _add_item(
+            state.quick_cycles, settled_at, loan.loan_id, rules.swipe_window, state
+        )
+        later = [t for t, _ in state.quick_cycles]
+        _windowed(step, "SCORE_SWIPING", signals.swiping_at, later)
+    elif held > rules.early_after and settled_at < add_months_us(loan.drawn_at, loan.term_months):
+        state.early_settlements = _add_item(
+            state.early_settlements, settled_at, loan.loan_id, rules.early_window, state
+        )
+        later = [t for t, _ in state.early_settlements]
+        _windowed(step, "FREQUENT_EARLY_REPAYMENT", signals.early_at, later)
+
+
+def _add_item(
+    items: list[tuple[int, str]], at: int, label: str, window: int, state: UserState
+) -> list[tuple[int, str]]:
+    horizon = (state.last_at or at) - window
+    kept = [item for item in items if item[0] >= horizon]
+    insort(kept, (at, label))
+    return kept[-MAX_CYCLE_ITEMS:]
+
+
+def on_repayment(step: Step, event: Repayment) -> None:
+    if event.kind == "installment_due":
+        _bill(step, event)
+    else:
+        _pay(step, event)
+
+
+def _bill(step: Step, event: Repayment) -> None:
+    state, at = step.state, step.at
+    assert event.installment is not None and event.due_date is not None
+    key = installment_key(event.loan_id, event.installment)
+    if key in state.installments or key in state.paid_installments:
+        return
+    if event.loan_id in state.settled:
+        _mark_paid(state, key, at)
+        return
+    item = Installment(
+        event.loan_id,
+        event.installment,
+        event.product,
+        day_number(event.due_date),
+        fen(event.amount),
+    )
+    credit = state.credit.pop(event.loan_id, 0)
+    item.paid = min(credit, item.billed)
+    if credit > item.paid:
+        state.credit[event.loan_id] = credit - item.paid
+    if item.paid >= item.billed:
+        _mark_paid(state, key, at)
+    elif len(state.installments) < MAX_INSTALLMENTS:
+        state.installments[key] = item
+
+
+def _mark_paid(state: UserState, key: str, at: int) -> None:
+    state.paid_installments[key] = at
+    while len(state.paid_installments) > MAX_PAID_INSTALLMENTS:
+        del state.paid_installments[next(iter(state.paid_installments))]
+
+
+def _pay(step: Step, event: Repayment) -> None:
+    state, at = step.state, step.at
+    loan_items = sorted(
+        (item for item in state.installments.values() if item.loan_id == event.loan_id),
+        key=lambda item: item.number,
+    )
+    if event.settles_loan:
+        for item in loan_items:
+            item.paid = item.billed
+        state.credit.pop(event.loan_id, None)
+    else:
+        remaining = fen(event.amount)
+        if event.installment is not None:
+            loan_items.sort(key=lambda item: item.number != event.installment)
+        for item in loan_items:
+            paid = min(remaining, item.billed - item.paid)
+            item.paid += paid
+            remaining -= paid
+            if remaining <= 0:
+                break
+        if remaining > 0:
+            state.credit[event.loan_id] = state.credit.get(event.loan_id, 0) + remaining
+            while len(state.credit) > MAX_SETTLED:
+                del state.credit[next(iter(state.credit))]
+    cleared_overdue = False
+    for item in loan_items:
+        if item.paid >= item.billed:
+            key = installment_key(item.loan_id, item.number)
+            del state.installments[key]
+            _mark_paid(state, key, at)
+            cleared_overdue = cleared_overdue or signals.past_due_since(item) <= at
+    if cleared_overdue:
+        step.negative_signal()
+    if "SERIOUS_OVERDUE" in state.episodes and signals.serious_at(state, step.rules, at) is None:
+        del state.episodes["SERIOUS_OVERDUE"]
+    if event.settles_loan:
+        state.settled[event.loan_id] = at
+        while len(state.settled) > MAX_SETTLED:
+            del state.settled[next(iter(state.settled))]
+        loan = state.loans.pop(event.loan_id, None)
+        if loan is not None:
+            _classify_settlement(step, loan, at)
+
+
+_HANDLERS: dict[str, Callable[[Step, Any], None]] = {
+    "login": on_login,
+    "device_change": on_device_change,
+    "bank_card_change": on_bank_card_change,
+    "profile_change": on_profile_change,
+    "transaction": on_transaction,
+    "repayment": on_repayment,
+}

@@ -1,0 +1,273 @@
+"""The credit-line lifecycle: flags, closure, restore eligibility and the user's next deadline.
+
+A ``Step`` is one instant of one user's history (an event, or a deadline): it collects the
+flags raised at that instant, then ``finish`` closes the line or grants restore eligibility.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from schemas.outputs import REASON_CODES, Decision, Flag, Reason
+from workers.core import signals
+from workers.core.compiled import Compiled
+from workers.core.messages import close_message, restore_message
+from workers.core.state import (
+    LINE_CLOSED,
+    LINE_OPEN,
+    LINE_RESTORE_ELIGIBLE,
+    MAX_RECENT_FLAGS,
+    UserState,
+)
+from workers.core.timeutil import DAY, day_start_us, from_us, iso
+
+Output = Flag | Decision
+_NAMESPACE = uuid.UUID("5d0c3f4e-8a43-4e0b-9a57-6c1f0e2b7a11")
+
+STANDING: dict[str, signals.TruthFn] = {
+    "SERIOUS_OVERDUE": signals.serious_at,
+    "CASH_OUT": signals.cash_out_active_at,
+    "SCORE_SWIPING": signals.swiping_at,
+    "FREQUENT_EARLY_REPAYMENT": signals.early_at,
+    "DEVICE_SWITCHING": signals.devices_at,
+    "ACCOUNT_INFO_CHURN": signals.churn_at,
+    "LOW_CREDIT_SCORE": signals.low_score_at,
+}
+"""Conditions that can be true at any instant (INACTIVITY is only ever true at its deadline)."""
+
+
+def stable_id(*parts: object) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(part) for part in parts)))
+
+
+class Step:
+    """Everything that happens to one user at one instant ``at``."""
+
+    __slots__ = ("at", "outputs", "raised", "rules", "state", "trigger", "user_id")
+
+    def __init__(
+        self, state: UserState, rules: Compiled, user_id: str, at: int, trigger: str | None
+    ) -> None:
+        self.state = state
+        self.rules = rules
+        self.user_id = user_id
+        self.at = at
+        self.trigger = trigger
+        self.outputs: list[Output] = []
+        self.raised: dict[str, dict[str, Any]] = {}
+
+    def raise_flag(
+        self,
+        signal: str,
+        evidence: dict[str, Any],
+        key: str = "",
+        overdue_days: int | None = None,
+    ) -> None:
+        """Emit a flag; flags are the negative signals that restart a cooling period."""
+        if signal != "OVERDUE" and signal not in self.rules.active_codes:
+            return
+        state = self.state
+        self.outputs.append(
+            Flag(
+                flag_id=stable_id(self.user_id, signal, self.at, key, self.rules.version),
+                user_id=self.user_id,
+                signal=signal,
+                overdue_days=overdue_days,
+                evidence=evidence,
+                raised_at=from_us(self.at),
+                trigger_event_id=self.trigger,
+                policy_version=self.rules.version,
+            )
+        )
+        state.recent_flags.append({"signal": signal, "raised_at": self.at, "key": key})
+        del state.recent_flags[:-MAX_RECENT_FLAGS]
+        self.negative_signal()
+        if signal in self.rules.close_codes and signal not in self.raised:
+            self.raised[signal] = evidence
+
+    def negative_signal(self) -> None:
+        """A flag or a cleared overdue installment: a closed line's cooling restarts now."""
+        state = self.state
+        if state.line == LINE_CLOSED:
+            state.anchor = max(state.anchor or self.at, self.at)
+            state.awaiting_restore = False
+
+    def finish(self) -> None:
+        """Close the line if a close-worthy flag was raised; else maybe grant eligibility."""
+        state = self.state
+        if self.raised and state.line != LINE_CLOSED:
+            self._close()
+        elif state.line == LINE_CLOSED and state.awaiting_restore and self.trigger is not None:
+            self.try_restore()
+
+    def _close(self) -> None:
+        state, rules, at = self.state, self.rules, self.at
+        reasons: list[tuple[str, dict[str, Any]]] = []
+        for code in REASON_CODES:
+            if code not in rules.close_codes:
+                continue
+            if code in self.raised:
+                reasons.append((code, self.raised[code]))
+                continue
+            truth_fn = STANDING.get(code)
+            truth = truth_fn(state, rules, at) if truth_fn else None
+            if truth is not None:
+                reasons.append((code, truth.evidence))
+        codes = {code for code, _ in reasons}
+        state.line = LINE_CLOSED
+        state.cycle += 1
+        state.closed_at = at
+        state.close_reasons = [{"code": code, "evidence": ev} for code, ev in reasons]
+        state.cooling = rules.severe_cooling if codes & rules.severe_codes else rules.cooling
+        state.anchor = at
+        state.awaiting_restore = False
+        self.outputs.append(
+            Decision(
+                decision_id=stable_id(self.user_id, "close_line", state.cycle, rules.version),
+                user_id=self.user_id,
+                decision="close_line",
+                reasons=[
+                    Reason(code=code, message=close_message(code, ev), evidence=ev)
+                    for code, ev in reasons
+                ],
+                decided_at=from_us(at),
+                trigger_event_id=self.trigger,
+                policy_version=rules.version,
+                line_state=LINE_CLOSED,
+                next_review_at=from_us(at + state.cooling),
+            )
+        )
+
+    def try_restore(self) -> None:
+        """Grant restore eligibility at ``at`` if every condition holds, else wait for an event."""
+        state, rules, at = self.state, self.rules, self.at
+        if unmet_restore_conditions(state, rules, at):
+            state.awaiting_restore = True
+            return
+        state.line = LINE_RESTORE_ELIGIBLE
+        state.eligible_at = at
+        state.awaiting_restore = False
+        cooling_days = state.cooling // DAY
+        evidence = {
+            "closed_at": iso(state.closed_at or at),
+            "cooling_days": cooling_days,
+            "cooling_started_at": iso(state.anchor or at),
+            "last_login_at": iso(state.last_login_at) if state.last_login_at else None,
+            "credit_score": state.score,
+        }
+        self.outputs.append(
+            Decision(
+                decision_id=stable_id(
+                    self.user_id, "restore_eligibility", state.cycle, rules.version
+                ),
+                user_id=self.user_id,
+                decision="restore_eligibility",
+                reasons=[
+                    Reason(
+                        code=reason["code"],
+                        message=restore_message(reason["code"], cooling_days),
+                        evidence=evidence,
+                    )
+                    for reason in state.close_reasons
+                ],
+                decided_at=from_us(at),
+                trigger_event_id=self.trigger,
+                policy_version=rules.version,
+                line_state=LINE_RESTORE_ELIGIBLE,
+                next_review_at=None,
+            )
+        )
+
+
+def unmet_restore_conditions(state: UserState, rules: Compiled, at: int) -> list[str]:
+    """The restore conditions not yet met at ``at`` (empty: eligible)."""
+    unmet = []
+    if state.anchor is not None and at < state.anchor + state.cooling:
+        unmet.append("COOLING_PERIOD_NOT_OVER")
+    if any(
+        item.paid < item.billed and signals.past_due_since(item) <= at
+        for item in state.installments.values()
+    ):
+        unmet.append("INSTALLMENT_PAST_DUE")
+    if state.score is not None and state.score < rules.restore_min_score:
+        unmet.append("CREDIT_SCORE_TOO_LOW")
+    if state.last_login_at is None or state.last_login_at < at - rules.recent_login:
+        unmet.append("NO_RECENT_LOGIN")
+    return unmet
+
+
+def next_milestone(item_due_day: int, done: int, rules: Compiled) -> int | None:
+    if done >= len(rules.milestones):
+        return None
+    return day_start_us(item_due_day + rules.milestones[done])
+
+
+def schedule(state: UserState, rules: Compiled) -> None:
+    """Set the user's next deadline: the earliest overdue milestone, inactivity or restore."""
+    candidates: list[int] = []
+    for item in state.installments.values():
+        if item.paid < item.billed:
+            due = next_milestone(item.due_day, item.milestones_done, rules)
+            if due is not None:
+                candidates.append(due)
+    if state.line != LINE_CLOSED and "INACTIVITY" in rules.active_codes:
+        deadline = signals.inactivity_deadline(state, rules)
+        if deadline is not None and state.episodes.get("INACTIVITY") != deadline:
+            candidates.append(deadline)
+    if state.line == LINE_CLOSED and not state.awaiting_restore and state.anchor is not None:
+        candidates.append(state.anchor + state.cooling)
+    state.next_deadline = min(candidates) if candidates else None
+
+
+def fire_deadline(state: UserState, rules: Compiled, user_id: str) -> list[Output]:
+    """Fire everything due at the user's next deadline (which the caller has reached)."""
+    at = state.next_deadline
+    if at is None:
+        return []
+    step = Step(state, rules, user_id, at, None)
+    due_items = sorted(
+        (item for item in state.installments.values() if item.paid < item.billed),
+        key=lambda item: (item.due_day, item.loan_id, item.number),
+    )
+    for item in due_items:
+        while (due := next_milestone(item.due_day, item.milestones_done, rules)) is not None:
+            if due > at:
+                break
+            days = rules.milestones[item.milestones_done]
+            item.milestones_done += 1
+            key = f"{item.loan_id}#{item.number}@{days}"
+            if days in rules.flag_milestones:
+                evidence = signals.installment_evidence(item, at)
+                step.raise_flag("OVERDUE", evidence, key, overdue_days=days)
+            if days == rules.serious_days and "SERIOUS_OVERDUE" not in state.episodes:
+                truth = signals.serious_at(state, rules, at)
+                if truth is not None:
+                    state.episodes["SERIOUS_OVERDUE"] = signals.FAR_FUTURE
+                    step.raise_flag("SERIOUS_OVERDUE", truth.evidence, key)
+    if state.line != LINE_CLOSED and "INACTIVITY" in rules.active_codes:
+        deadline = signals.inactivity_deadline(state, rules)
+        if deadline == at and state.episodes.get("INACTIVITY") != deadline:
+            state.episodes["INACTIVITY"] = at
+            step.raise_flag("INACTIVITY", signals.inactivity_evidence(state, rules), str(at))
+    step.finish()
+    if (
+        state.line == LINE_CLOSED
+        and not state.awaiting_restore
+        and state.anchor is not None
+        and state.anchor + state.cooling <= at
+    ):
+        step.try_restore()
+    schedule(state, rules)
+    return step.outputs
+
+
+__all__ = [
+    "LINE_OPEN",
+    "Output",
+    "Step",
+    "fire_deadline",
+    "schedule",
+    "stable_id",
+    "unmet_restore_conditions",
+]

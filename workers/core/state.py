@@ -1,0 +1,226 @@
+"""Per-user state: bounded, versioned, serialised compactly.
+
+Times are integer microseconds since the epoch (see ``timeutil``); money is integer fen
+(hundredths of a yuan). Every collection is pruned by event time and capped in size, so a
+user's state stays bounded whatever the length of their history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from workers.errors import LineguardError
+
+STATE_LAYOUT_VERSION = 1
+
+# Hard caps that hold whatever the policy says (defence against hostile or looping producers).
+MAX_DEVICES = 64
+MAX_USES_PER_DEVICE = 32
+MAX_CARDS = 32
+MAX_OUTFLOWS = 128
+MAX_LOANS = 64
+MAX_SETTLED = 64
+MAX_INSTALLMENTS = 128
+MAX_PAID_INSTALLMENTS = 64
+MAX_CYCLE_ITEMS = 128
+MAX_CHURN_ITEMS = 128
+MAX_RECENT_FLAGS = 16
+
+LINE_OPEN = "open"
+LINE_CLOSED = "closed"
+LINE_RESTORE_ELIGIBLE = "restore_eligible"
+
+
+class StateError(LineguardError):
+    """A serialised state cannot be read (corrupt or from an unknown layout)."""
+
+
+@dataclass(slots=True)
+class Loan:
+    loan_id: str
+    drawn_at: int
+    amount: int
+    term_months: int
+    product: str
+    event_id: str
+    cash_out_flagged: bool = False
+
+
+@dataclass(slots=True)
+class Installment:
+    loan_id: str
+    number: int
+    product: str
+    due_day: int
+    billed: int
+    paid: int = 0
+    milestones_done: int = 0
+
+
+@dataclass(slots=True)
+class Outflow:
+    at: int
+    amount: int
+    card_id: str
+    event_id: str
+
+
+@dataclass(slots=True)
+class UserState:
+    """Everything lineguard remembers about one user."""
+
+    first_at: int | None = None
+    last_at: int | None = None
+    line: str = LINE_OPEN
+    cycle: int = 0
+    closed_at: int | None = None
+    close_reasons: list[dict[str, Any]] = field(default_factory=list)
+    cooling: int = 0
+    anchor: int | None = None
+    awaiting_restore: bool = False
+    eligible_at: int | None = None
+    last_drawdown_at: int | None = None
+    last_login_at: int | None = None
+    score: int | None = None
+    score_at: int | None = None
+    seen: dict[int, int] = field(default_factory=dict)
+    devices: dict[str, list[int]] = field(default_factory=dict)
+    card_binds: dict[str, list[int]] = field(default_factory=dict)
+    outflows: list[Outflow] = field(default_factory=list)
+    loans: dict[str, Loan] = field(default_factory=dict)
+    settled: dict[str, int] = field(default_factory=dict)
+    installments: dict[str, Installment] = field(default_factory=dict)
+    paid_installments: dict[str, int] = field(default_factory=dict)
+    credit: dict[str, int] = field(default_factory=dict)
+    quick_cycles: list[tuple[int, str]] = field(default_factory=list)
+    early_settlements: list[tuple[int, str]] = field(default_factory=list)
+    churn: list[tuple[int, str, str]] = field(default_factory=list)
+    episodes: dict[str, int] = field(default_factory=dict)
+    recent_flags: list[dict[str, Any]] = field(default_factory=list)
+    next_deadline: int | None = None
+
+
+def installment_key(loan_id: str, number: int) -> str:
+    return f"{loan_id}#{number}"
+
+
+def serialize(state: UserState) -> bytes:
+    """Compact positional JSON with a layout version in front."""
+    row: list[Any] = [
+        STATE_LAYOUT_VERSION,
+        state.first_at,
+        state.last_at,
+        state.line,
+        state.cycle,
+        state.closed_at,
+        state.close_reasons,
+        state.cooling,
+        state.anchor,
+        state.awaiting_restore,
+        state.eligible_at,
+        state.last_drawdown_at,
+        state.last_login_at,
+        state.score,
+        state.score_at,
+        [list(state.seen.keys()), list(state.seen.values())],
+        state.devices,
+        state.card_binds,
+        [[o.at, o.amount, o.card_id, o.event_id] for o in state.outflows],
+        {
+            k: [v.drawn_at, v.amount, v.term_months, v.product, v.event_id, v.cash_out_flagged]
+            for k, v in state.loans.items()
+        },
+        state.settled,
+        {
+            k: [i.loan_id, i.number, i.product, i.due_day, i.billed, i.paid, i.milestones_done]
+            for k, i in state.installments.items()
+        },
+        state.paid_installments,
+        state.credit,
+        state.quick_cycles,
+        state.early_settlements,
+        state.churn,
+        state.episodes,
+        state.recent_flags,
+        state.next_deadline,
+    ]
+    return orjson.dumps(row)
+
+
+def deserialize(blob: bytes) -> UserState:
+    try:
+        row = orjson.loads(blob)
+    except orjson.JSONDecodeError as exc:
+        raise StateError(f"state is not valid JSON: {exc}") from exc
+    if not isinstance(row, list) or not row or row[0] != STATE_LAYOUT_VERSION:
+        version = row[0] if isinstance(row, list) and row else None
+        raise StateError(f"unknown state layout version {version!r}")
+    try:
+        (
+            _version,
+            first_at,
+            last_at,
+            line,
+            cycle,
+            closed_at,
+            close_reasons,
+            cooling,
+            anchor,
+            awaiting_restore,
+            eligible_at,
+            last_drawdown_at,
+            last_login_at,
+            score,
+            score_at,
+            seen,
+            devices,
+            card_binds,
+            outflows,
+            loans,
+            settled,
+            installments,
+            paid_installments,
+            credit,
+            quick_cycles,
+            early_settlements,
+            churn,
+            episodes,
+            recent_flags,
+            next_deadline,
+        ) = row
+        return UserState(
+            first_at=first_at,
+            last_at=last_at,
+            line=line,
+            cycle=cycle,
+            closed_at=closed_at,
+            close_reasons=close_reasons,
+            cooling=cooling,
+            anchor=anchor,
+            awaiting_restore=awaiting_restore,
+            eligible_at=eligible_at,
+            last_drawdown_at=last_drawdown_at,
+            last_login_at=last_login_at,
+            score=score,
+            score_at=score_at,
+            seen=dict(zip(seen[0], seen[1], strict=True)),
+            devices=devices,
+            card_binds=card_binds,
+            outflows=[Outflow(*o) for o in outflows],
+            loans={k: Loan(k, *v) for k, v in loans.items()},
+            settled=settled,
+            installments={k: Installment(*v) for k, v in installments.items()},
+            paid_installments=paid_installments,
+            credit=credit,
+            quick_cycles=[(t, s) for t, s in quick_cycles],
+            early_settlements=[(t, s) for t, s in early_settlements],
+            churn=[(t, e, w) for t, e, w in churn],
+            episodes=episodes,
+            recent_flags=recent_flags,
+            next_deadline=next_deadline,
+        )
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"state does not match layout {STATE_LAYOUT_VERSION}: {exc}") from exc

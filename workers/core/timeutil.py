@@ -1,0 +1,64 @@
+"""Event time as integer microseconds since the Unix epoch (UTC): exact and cheap to compare."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import UTC, date, datetime, timedelta
+
+US = 1
+SECOND = 1_000_000
+HOUR = 3600 * SECOND
+DAY = 24 * HOUR
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    days = moment.toordinal() - _EPOCH_ORDINAL
+    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
+    return (days * 86400 + seconds) * SECOND + moment.microsecond
+
+
+def from_us(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def day_number(day: date) -> int:
+    """Days since the epoch of a calendar date."""
+    return day.toordinal() - _EPOCH_ORDINAL
+
+
+def day_start_us(day_no: int) -> int:
+    """00:00 UTC of a day number."""
+    return day_no * DAY
+
+
+def date_of_day(day_no: int) -> date:
+    return date.fromordinal(day_no + _EPOCH_ORDINAL)
+
+
+def add_months_us(micros: int, months: int) -> int:
+    """Add calendar months, clamping the day to the target month's length (Jan 31 + 1 = Feb 28)."""
+    moment = from_us(micros)
+    month_index = moment.month - 1 + months
+    year = moment.year + month_index // 12
+    month = month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return to_us(moment.replace(year=year, month=month, day=day))
+
+
+def hours(value: float) -> int:
+    return round(value * HOUR)
+
+
+def days(value: float) -> int:
+    return round(value * DAY)
+
+
+def iso(micros: int) -> str:
+    """RFC 3339 UTC text for evidence fields."""
+    return from_us(micros).isoformat().replace("+00:00", "Z")
