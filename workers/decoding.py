@@ -1,0 +1,55 @@
+"""Bytes to events at the edge: a valid event, or a rejection with its kind and reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import orjson
+from pydantic import ValidationError
+
+from schemas.events import EVENT_ADAPTER, EVENT_TYPES, Event
+
+RejectKind = Literal["not_json", "invalid_contract", "unknown_type"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    kind: RejectKind
+    reason: str
+
+
+def describe(exc: ValidationError, limit: int = 5) -> str:
+    """A short, readable summary of a validation error: ``field: message; ...``."""
+    parts = []
+    for error in exc.errors()[:limit]:
+        location = ".".join(str(part) for part in error["loc"][1:] or error["loc"])
+        parts.append(f"{location}: {error['msg']}" if location else str(error["msg"]))
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def decode_event(raw: bytes | str) -> Event | Rejected:
+    """Validate one JSON event; never raises for bad input."""
+    try:
+        return EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        return _classify(raw, exc)
+
+
+def _classify(raw: bytes | str, exc: ValidationError) -> Rejected:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as json_exc:
+        return Rejected("not_json", f"not valid JSON: {json_exc}")
+    if not isinstance(data, dict):
+        return Rejected(
+            "invalid_contract", f"an event must be a JSON object, got {type(data).__name__}"
+        )
+    event_type = data.get("type")
+    if event_type not in EVENT_TYPES:
+        known = ", ".join(EVENT_TYPES)
+        return Rejected(
+            "unknown_type", f"unknown event type {event_type!r}; expected one of {known}"
+        )
+    return Rejected("invalid_contract", f"{event_type}: {describe(exc)}")

@@ -1,0 +1,192 @@
+"""``lineguard replay``: run the decision core over JSON-lines event files (a backtest).
+
+Events apply in file order with the clock at the largest ``occurred_at`` seen so far; then
+the clock advances to ``--until`` (inclusive) so time-triggered rules fire. Decisions go to
+stdout as JSON lines in the order made; flags and rejected lines to the named files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from pydantic import AwareDatetime, TypeAdapter, ValidationError
+
+from schemas.events import Event
+from schemas.outputs import Decision, Flag, Rejection
+from workers.core.engine import Engine
+from workers.core.lifecycle import Output
+from workers.core.policy import Policy, load_policy
+from workers.decoding import Rejected, decode_event
+from workers.errors import InputError, LineguardError
+
+_MOMENT = TypeAdapter(AwareDatetime)
+
+
+@dataclass
+class ReplayResult:
+    decisions: list[Decision] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    events: int = 0
+    duplicates: int = 0
+
+
+@dataclass
+class Counts:
+    lines: int = 0
+    events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    flags: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+
+
+def run_engine(
+    engine: Engine,
+    events: Iterable[Event | Rejection],
+    until: datetime | None,
+    emit: Callable[[Output | Rejection], None],
+    counts: Counts,
+) -> None:
+    """Feed events through ``engine``, then advance to ``until``; every output goes to ``emit``."""
+    for item in events:
+        if isinstance(item, Rejection):
+            counts.rejected += 1
+            emit(item)
+            continue
+        step = engine.apply(item)
+        counts.events += 1
+        counts.duplicates += step.duplicate
+        for output in step.outputs:
+            emit(output)
+    if until is not None:
+        for output in engine.advance(until):
+            emit(output)
+
+
+def replay_events(
+    events: Iterable[Event], policy: Policy, until: datetime | None = None
+) -> ReplayResult:
+    """Replay in-memory events (what ``evaluate`` and the tests use)."""
+    result = ReplayResult()
+    counts = Counts()
+
+    def collect(output: Output | Rejection) -> None:
+        if isinstance(output, Decision):
+            result.decisions.append(output)
+        elif isinstance(output, Flag):
+            result.flags.append(output)
+        else:
+            result.rejections.append(output)
+
+    run_engine(Engine(policy), events, until, collect, counts)
+    result.events, result.duplicates = counts.events, counts.duplicates
+    return result
+
+
+def read_events(paths: Iterable[Path], counts: Counts) -> Iterator[Event | Rejection]:
+    """Events from JSON-lines files; blank lines skipped, bad lines become rejections."""
+    for path in paths:
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        with handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                counts.lines += 1
+                decoded = decode_event(line)
+                if isinstance(decoded, Rejected):
+                    yield Rejection(
+                        file=str(path), line=number, error_kind=decoded.kind, reason=decoded.reason
+                    )
+                else:
+                    yield decoded
+
+
+def parse_moment(text: str) -> datetime:
+    try:
+        return _MOMENT.validate_python(text)
+    except ValidationError as exc:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an RFC 3339 timestamp with an offset (e.g. 2026-06-30T00:00:00Z)"
+        ) from exc
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="JSON-lines events")
+    parser.add_argument(
+        "--until", type=parse_moment, help="advance the clock to this time (inclusive) at the end"
+    )
+    parser.add_argument("--policy", type=Path, help="policy TOML file (default: packaged policy)")
+    parser.add_argument("--flags", type=Path, help="write flags as JSON lines to this file")
+    parser.add_argument("--rejects", type=Path, help="write rejected lines as JSON lines here")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        policy = load_policy(args.policy)
+        missing = [str(p) for p in args.files if not p.is_file()]
+        if missing:
+            raise InputError(f"cannot read {', '.join(missing)}: no such file")
+        return _replay(args, policy)
+    except LineguardError as exc:
+        print(f"lineguard replay: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _open(path: Path | None) -> IO[bytes] | None:
+    if path is None:
+        return None
+    try:
+        return path.open("wb")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _replay(args: argparse.Namespace, policy: Policy) -> int:
+    counts = Counts()
+    out = sys.stdout.buffer
+    flags_file, rejects_file = _open(args.flags), _open(args.rejects)
+
+    def emit(output: Output | Rejection) -> None:
+        line = output.model_dump_json().encode() + b"\n"
+        if isinstance(output, Decision):
+            counts.decisions[output.decision] += 1
+            out.write(line)
+        elif isinstance(output, Flag):
+            counts.flags += 1
+            if flags_file is not None:
+                flags_file.write(line)
+        elif rejects_file is not None:
+            rejects_file.write(line)
+
+    engine = Engine(policy)
+    started = time.perf_counter()
+    try:
+        run_engine(engine, read_events(args.files, counts), args.until, emit, counts)
+    finally:
+        out.flush()
+        for handle in (flags_file, rejects_file):
+            if handle is not None:
+                handle.close()
+    elapsed = time.perf_counter() - started
+    clock = engine.clock.isoformat().replace("+00:00", "Z") if engine.clock else "none"
+    print(
+        f"replayed {counts.lines} lines: {counts.events} events, {counts.duplicates} duplicates, "
+        f"{counts.rejected} rejected; decisions: {counts.decisions['close_line']} close_line, "
+        f"{counts.decisions['restore_eligibility']} restore_eligibility; {counts.flags} flags; "
+        f"{engine.user_count} users; clock {clock}; {elapsed:.2f}s "
+        f"({counts.events / elapsed if elapsed else 0:,.0f} events/s); policy {policy.version}",
+        file=sys.stderr,
+    )
+    return 0
