@@ -31,6 +31,7 @@ class Compiled:
     device_windows: tuple[tuple[int, int], ...]
     device_keep: int
     device_min_window: int
+    device_min_threshold: int
     churn_window: int
     churn_min: int
     churn_fields: frozenset[str]
@@ -71,6 +72,7 @@ def compile_policy(policy: Policy) -> Compiled:
         device_windows=device_windows,
         device_keep=max(w for w, _ in device_windows),
         device_min_window=min(w for w, _ in device_windows),
+        device_min_threshold=min(n for _, n in device_windows),
         churn_window=days(policy.account_info_churn.window_days),
         churn_min=policy.account_info_churn.min_changes,
         churn_fields=frozenset(policy.account_info_churn.profile_fields),

@@ -55,9 +55,15 @@ def fen(amount: Decimal) -> int:
     return int(amount * 100)
 
 
-def decide(state: UserState, event: Event, rules: Compiled) -> tuple[UserState, list[Output], bool]:
-    """Apply one event to one user's state; the third value is True for a duplicate."""
-    at = to_us(event.occurred_at)
+def decide(
+    state: UserState, event: Event, rules: Compiled, at: int | None = None
+) -> tuple[UserState, list[Output], bool]:
+    """Apply one event to one user's state; the third value is True for a duplicate.
+
+    ``at`` is the event's ``occurred_at`` in microseconds, when the caller has it already.
+    """
+    if at is None:
+        at = to_us(event.occurred_at)
     key = event_key(event.event_id)
     if key in state.seen:
         return state, [], True
@@ -74,6 +80,8 @@ def _remember(state: UserState, key: int, at: int, rules: Compiled) -> None:
     state.last_at = at if state.last_at is None else max(state.last_at, at)
     seen = state.seen
     seen[key] = at
+    if len(seen) & 31 and len(seen) <= rules.dedupe_max:
+        return  # prune in batches: at least the window is always remembered
     horizon = state.last_at - rules.dedupe_window
     while len(seen) > rules.dedupe_max:
         del seen[next(iter(seen))]
@@ -89,7 +97,8 @@ def _windowed(step: Step, signal: str, truth_fn: signals.TruthFn, later: list[in
     out-of-order event, at a later item whose window the event now fills."""
     state = step.state
     current = state.episodes.get(signal)
-    for moment in [step.at, *sorted(t for t in later if t > step.at)]:
+    moments = [step.at, *sorted(t for t in later if t > step.at)] if later else [step.at]
+    for moment in moments:
         truth = truth_fn(state, step.rules, moment)
         if truth is None:
             continue
@@ -103,10 +112,13 @@ def _windowed(step: Step, signal: str, truth_fn: signals.TruthFn, later: list[in
 
 def _use_device(step: Step, device_id: str) -> None:
     state, rules, at = step.state, step.rules, step.at
-    uses = state.devices.setdefault(device_id, [])
+    last_at = state.last_at if state.last_at is not None else at
+    horizon = last_at - rules.device_keep
+    uses = state.devices.get(device_id)
+    if uses is None:
+        uses = state.devices[device_id] = []
     insort(uses, at)
-    horizon = (state.last_at or at) - rules.device_keep
-    kept = [t for t in uses if t >= horizon]
+    kept = [t for t in uses if t >= horizon] if uses[0] < horizon else uses
     # A use between two others of the same device no further apart than the shortest
     # window can never change a distinct-device count: any window holding it holds one of them.
     index = 1
@@ -116,15 +128,18 @@ def _use_device(step: Step, device_id: str) -> None:
         else:
             index += 1
     state.devices[device_id] = kept[-MAX_USES_PER_DEVICE:]
-    for device in [d for d, times in state.devices.items() if not times]:
-        del state.devices[device]
+    if len(state.devices) > 1:
+        for device in [d for d, times in state.devices.items() if times[-1] < horizon]:
+            del state.devices[device]
     if len(state.devices) > MAX_DEVICES:
         by_recency = sorted(state.devices, key=lambda d: state.devices[d][-1])
         for device in by_recency[: len(state.devices) - MAX_DEVICES]:
             del state.devices[device]
-    later = [
-        t for times in state.devices.values() for t in times if at < t <= at + rules.device_keep
-    ]
+    later = (
+        [t for times in state.devices.values() for t in times if at < t <= at + rules.device_keep]
+        if at < last_at
+        else []
+    )
     _windowed(step, "DEVICE_SWITCHING", signals.devices_at, later)
 
 
@@ -207,13 +222,15 @@ def on_transaction(step: Step, event: Transaction) -> None:
     state, rules, at = step.state, step.rules, step.at
     if event.kind == "loan_drawdown" and event.loan_id is not None:
         state.last_drawdown_at = max(state.last_drawdown_at or at, at)
+        term = event.term_months or 1
         loan = Loan(
             event.loan_id,
             at,
             fen(event.amount),
-            event.term_months or 1,
+            term,
             event.product,
             event.event_id,
+            add_months_us(at, term),
         )
         settled_at = state.settled.get(event.loan_id)
         if settled_at is not None:
@@ -236,9 +253,7 @@ def _prune_loans(state: UserState, rules: Compiled) -> None:
     """Forget loans past their final due date (settling them can no longer be early)."""
     now = state.last_at or 0
     for loan_id in [
-        loan_id
-        for loan_id, loan in state.loans.items()
-        if add_months_us(loan.drawn_at, loan.term_months) < now - rules.cash_window
+        loan_id for loan_id, loan in state.loans.items() if loan.final_due < now - rules.cash_window
     ]:
         del state.loans[loan_id]
     while len(state.loans) > MAX_LOANS:
@@ -256,7 +271,7 @@ def _classify_settlement(step: Step, loan: Loan, settled_at: int) -> None:
         )
         later = [t for t, _ in state.quick_cycles]
         _windowed(step, "SCORE_SWIPING", signals.swiping_at, later)
-    elif held > rules.early_after and settled_at < add_months_us(loan.drawn_at, loan.term_months):
+    elif held > rules.early_after and settled_at < loan.final_due:
         state.early_settlements = _add_item(
             state.early_settlements, settled_at, loan.loan_id, rules.early_window, state
         )

@@ -9,9 +9,8 @@ a heap of ``(deadline, user_id)`` with stale entries skipped lazily.
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.events import Event
 from workers.core.compiled import compile_policy
@@ -22,11 +21,10 @@ from workers.core.state import LINE_CLOSED, UserState, deserialize, serialize
 from workers.core.timeutil import from_us, iso, to_us
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(NamedTuple):
     """What one event did: its outputs, and whether it was a duplicate (nothing changed)."""
 
-    outputs: list[Output] = field(default_factory=list)
+    outputs: list[Output]
     duplicate: bool = False
 
 
@@ -61,7 +59,7 @@ class Engine:
         if state is None:
             state = self._users[user_id] = UserState()
         before = state.next_deadline
-        _, produced, duplicate = decide(state, event, self._rules)
+        _, produced, duplicate = decide(state, event, self._rules, at)
         if duplicate:
             return Step(outputs, True)
         self._dirty.add(user_id)

@@ -205,19 +205,27 @@ def next_milestone(item_due_day: int, done: int, rules: Compiled) -> int | None:
 
 def schedule(state: UserState, rules: Compiled) -> None:
     """Set the user's next deadline: the earliest overdue milestone, inactivity or restore."""
-    candidates: list[int] = []
+    best: int | None = None
+    milestones = rules.milestones
     for item in state.installments.values():
-        if item.paid < item.billed:
-            due = next_milestone(item.due_day, item.milestones_done, rules)
-            if due is not None:
-                candidates.append(due)
-    if state.line != LINE_CLOSED and "INACTIVITY" in rules.active_codes:
-        deadline = signals.inactivity_deadline(state, rules)
-        if deadline is not None and state.episodes.get("INACTIVITY") != deadline:
-            candidates.append(deadline)
-    if state.line == LINE_CLOSED and not state.awaiting_restore and state.anchor is not None:
-        candidates.append(state.anchor + state.cooling)
-    state.next_deadline = min(candidates) if candidates else None
+        if item.milestones_done < len(milestones) and item.paid < item.billed:
+            due = (item.due_day + milestones[item.milestones_done]) * DAY
+            if best is None or due < best:
+                best = due
+    if state.line != LINE_CLOSED:
+        if "INACTIVITY" in rules.active_codes:
+            deadline = signals.inactivity_deadline(state, rules)
+            if (
+                deadline is not None
+                and state.episodes.get("INACTIVITY") != deadline
+                and (best is None or deadline < best)
+            ):
+                best = deadline
+    elif not state.awaiting_restore and state.anchor is not None:
+        deadline = state.anchor + state.cooling
+        if best is None or deadline < best:
+            best = deadline
+    state.next_deadline = best
 
 
 def fire_deadline(state: UserState, rules: Compiled, user_id: str) -> list[Output]:

@@ -51,6 +51,8 @@ def _count_episode(
 
 def devices_at(state: UserState, rules: Compiled, at: int) -> Truth | None:
     """DEVICE_SWITCHING: enough distinct devices within any of the policy's windows."""
+    if len(state.devices) < rules.device_min_threshold:
+        return None
     best: Truth | None = None
     for window, threshold in rules.device_windows:
         latest: list[tuple[int, str]] = []

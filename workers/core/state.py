@@ -46,6 +46,7 @@ class Loan:
     term_months: int
     product: str
     event_id: str
+    final_due: int
     cash_out_flagged: bool = False
 
 
@@ -130,7 +131,15 @@ def serialize(state: UserState) -> bytes:
         state.card_binds,
         [[o.at, o.amount, o.card_id, o.event_id] for o in state.outflows],
         {
-            k: [v.drawn_at, v.amount, v.term_months, v.product, v.event_id, v.cash_out_flagged]
+            k: [
+                v.drawn_at,
+                v.amount,
+                v.term_months,
+                v.product,
+                v.event_id,
+                v.final_due,
+                v.cash_out_flagged,
+            ]
             for k, v in state.loans.items()
         },
         state.settled,

@@ -14,13 +14,12 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_ONE_US = timedelta(microseconds=1)
+
+
 def to_us(moment: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    if moment.tzinfo is not UTC:
-        moment = moment.astimezone(UTC)
-    days = moment.toordinal() - _EPOCH_ORDINAL
-    seconds = moment.hour * 3600 + moment.minute * 60 + moment.second
-    return (days * 86400 + seconds) * SECOND + moment.microsecond
+    """Microseconds since the epoch of an aware datetime (exact integer arithmetic)."""
+    return (moment - _EPOCH) // _ONE_US
 
 
 def from_us(micros: int) -> datetime:
