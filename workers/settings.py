@@ -1,0 +1,145 @@
+"""The worker's settings: one pydantic-settings class, read from ``LINEGUARD_*`` variables.
+
+Nested fields use ``__``: ``LINEGUARD_TOPICS__DECISIONS=risk.decisions``,
+``LINEGUARD_SECURITY__PROTOCOL=SASL_SSL``. Secrets are ``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from schemas.events import EVENT_TYPES
+
+
+class Security(BaseModel):
+    """How the worker authenticates to the brokers."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _credentials_for_sasl(self) -> Security:
+        if self.protocol.startswith("SASL_") and not (self.sasl_username and self.sasl_password):
+            raise ValueError("SASL needs security.sasl_username and security.sasl_password")
+        return self
+
+
+class Topics(BaseModel):
+    """Topic names. Inputs are one topic per event type; all topics are co-partitioned."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    login: str = "lineguard.login"
+    device_change: str = "lineguard.device-change"
+    bank_card_change: str = "lineguard.bank-card-change"
+    profile_change: str = "lineguard.profile-change"
+    transaction: str = "lineguard.transaction"
+    repayment: str = "lineguard.repayment"
+    decisions: str = "lineguard.decisions"
+    flags: str = "lineguard.flags"
+    dead_letter: str = "lineguard.dead-letter"
+    changelog: str = "lineguard.changelog"
+
+    def inputs(self) -> dict[str, str]:
+        """Input topic name -> the event type it carries."""
+        return {getattr(self, event_type): event_type for event_type in EVENT_TYPES}
+
+    def outputs(self) -> tuple[str, ...]:
+        return (self.decisions, self.flags, self.dead_letter)
+
+    def all(self) -> tuple[str, ...]:
+        return (*self.inputs(), *self.outputs(), self.changelog)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Topics:
+        names = [*self.inputs(), *self.outputs(), self.changelog]
+        if len(set(names)) != len(names):
+            raise ValueError("every topic needs its own name")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything the worker, the demo and the benchmark read from the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LINEGUARD_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    brokers: Annotated[list[str], NoDecode] = Field(
+        default=["127.0.0.1:9092"], description="Bootstrap servers, comma separated in the env."
+    )
+    security: Security = Security()
+    topics: Topics = Topics()
+    partitions: int = Field(6, ge=1, le=1024, description="Partition count of every topic.")
+    replication_factor: int = Field(1, ge=1, le=16, description="Used when creating topics.")
+    create_topics: bool = Field(True, description="Create missing topics at start-up.")
+    group_id: str = "lineguard"
+    client_id: str = "lineguard-worker"
+
+    store: Literal["memory", "rocksdb"] = "memory"
+    data_dir: Path = Path("./lineguard-data")
+    clock: Literal["wall", "event"] = "wall"
+    policy_file: Path | None = Field(None, description="None: the packaged default policy.")
+
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=0, le=65535)
+    web_advertised_url: str | None = Field(
+        None, description="How other workers reach this one; default http://host:port."
+    )
+    log_format: Literal["json", "text"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    tansu_binary: Path | None = Field(None, description="Override the embedded broker binary.")
+    session_timeout_seconds: float = Field(10.0, ge=1, le=300)
+    heartbeat_interval_seconds: float = Field(1.0, gt=0, le=60)
+    max_batch_records: int = Field(5000, ge=1, le=1_000_000)
+    tick_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    max_pending_per_partition: int = Field(
+        20_000, ge=100, description="Records held for time ordering before fetching pauses."
+    )
+
+    @field_validator("brokers", mode="before")
+    @classmethod
+    def _split_brokers(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("brokers")
+    @classmethod
+    def _some_broker(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one broker address is needed")
+        return value
+
+    @model_validator(mode="after")
+    def _heartbeat_below_session(self) -> Settings:
+        if self.heartbeat_interval_seconds * 3 > self.session_timeout_seconds:
+            raise ValueError("heartbeat_interval_seconds must be at most a third of the session")
+        return self
+
+    def advertised_url(self) -> str:
+        """The base URL other workers use to forward status requests to this one."""
+        if self.web_advertised_url:
+            return self.web_advertised_url.rstrip("/")
+        host = self.web_host
+        if host in ("0.0.0.0", "::", ""):
+            host = socket.gethostname()
+        return f"http://{host}:{self.web_port}"
+
+    def summary(self) -> dict[str, Any]:
+        """A loggable view: every setting except secrets, which are masked."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""The streaming worker: aiokafka batches on the hot path, Faust as the application frame."""
