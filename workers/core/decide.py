@@ -127,7 +127,10 @@ def _use_device(step: Step, device_id: str) -> None:
             del kept[index]
         else:
             index += 1
-    state.devices[device_id] = kept[-MAX_USES_PER_DEVICE:]
+    if kept:
+        state.devices[device_id] = kept[-MAX_USES_PER_DEVICE:]
+    else:
+        del state.devices[device_id]  # a use older than every window still kept
     if len(state.devices) > 1:
         for device in [d for d, times in state.devices.items() if times[-1] < horizon]:
             del state.devices[device]
