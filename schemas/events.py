@@ -6,6 +6,7 @@ RFC 3339 string with an offset (or ``Z``); it is normalised to UTC.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
@@ -32,10 +33,13 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
 def _require_string(value: object) -> object:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
         raise ValueError(
-            "must be an RFC 3339 timestamp string with an offset, e.g. 2026-01-31T09:30:00Z"
+            "must be an RFC 3339 timestamp with seconds and an offset, e.g. 2026-01-31T09:30:00Z"
         )
     return value
 

@@ -314,10 +314,14 @@ def _bill(step: Step, event: Repayment) -> None:
         day_number(event.due_date),
         fen(event.amount),
     )
-    credit = state.credit.pop(event.loan_id, 0)
-    item.paid = min(credit, item.billed)
-    if credit > item.paid:
-        state.credit[event.loan_id] = credit - item.paid
+    # Money paid before the bill: first what was attributed to this installment, then the
+    # loan's unattributed credit.
+    for credit_key in (key, event.loan_id):
+        credit = state.credit.pop(credit_key, 0)
+        used = min(credit, item.billed - item.paid)
+        item.paid += used
+        if credit > used:
+            state.credit[credit_key] = credit - used
     if item.paid >= item.billed:
         _mark_paid(state, key, at)
     elif len(state.installments) < MAX_INSTALLMENTS:
@@ -330,6 +334,17 @@ def _mark_paid(state: UserState, key: str, at: int) -> None:
         del state.paid_installments[next(iter(state.paid_installments))]
 
 
+def _not_billed_yet(state: UserState, event: Repayment) -> bool:
+    key = installment_key(event.loan_id, event.installment or 0)
+    return key not in state.installments and key not in state.paid_installments
+
+
+def _add_credit(state: UserState, key: str, amount: int) -> None:
+    state.credit[key] = state.credit.get(key, 0) + amount
+    while len(state.credit) > MAX_SETTLED:
+        del state.credit[next(iter(state.credit))]
+
+
 def _pay(step: Step, event: Repayment) -> None:
     state, at = step.state, step.at
     loan_items = sorted(
@@ -340,6 +355,10 @@ def _pay(step: Step, event: Repayment) -> None:
         for item in loan_items:
             item.paid = item.billed
         state.credit.pop(event.loan_id, None)
+    elif event.installment is not None and _not_billed_yet(state, event):
+        # Attributed to an installment not billed yet: it pays that bill when it comes.
+        key = installment_key(event.loan_id, event.installment)
+        _add_credit(state, key, fen(event.amount))
     else:
         remaining = fen(event.amount)
         if event.installment is not None:
@@ -351,9 +370,7 @@ def _pay(step: Step, event: Repayment) -> None:
             if remaining <= 0:
                 break
         if remaining > 0:
-            state.credit[event.loan_id] = state.credit.get(event.loan_id, 0) + remaining
-            while len(state.credit) > MAX_SETTLED:
-                del state.credit[next(iter(state.credit))]
+            _add_credit(state, event.loan_id, remaining)
     cleared_overdue = False
     for item in loan_items:
         if item.paid >= item.billed:
