@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     TypeAdapter,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -50,7 +51,12 @@ def _to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-Timestamp = Annotated[datetime, BeforeValidator(_require_string), AfterValidator(_to_utc)]
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_require_string),
+    AfterValidator(_to_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": f"^{_RFC3339.pattern}$"}),
+]
 """An RFC 3339 timestamp with an offset, normalised to UTC."""
 
 Amount = Annotated[Decimal, Field(gt=0, decimal_places=2, max_digits=15)]
