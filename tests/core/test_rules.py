@@ -333,10 +333,6 @@ def test_installment_payment(case: Case) -> None:
         assert late == case.extra["overdue_installments"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a repayment naming installment 2 pays installment 1 when bill 2 is not yet known",
-)
 def test_repayment_attributed_to_a_later_installment_pays_that_installment() -> None:
     # Installment 2 is paid in advance, before its bill; installment 1 stays unpaid.
     events = [
@@ -499,3 +495,108 @@ EARLY_CASES = {
 @pytest.mark.parametrize("case", EARLY_CASES.values(), ids=EARLY_CASES.keys())
 def test_frequent_early_repayment(case: Case) -> None:
     check(case, "FREQUENT_EARLY_REPAYMENT")
+
+
+# --- a flag is raised when its condition becomes true, not again while it stays true --------
+
+
+def quick(days: float, loan: str) -> list[Event]:
+    return cycle(at(days) - HOUR, loan, HOUR)
+
+
+def early(days: float, loan: str) -> list[Event]:
+    return cycle(at(days) - 3 * DAY, loan, 3 * DAY)
+
+
+EPISODES: dict[str, tuple[str, list[Event], list[datetime]]] = {
+    # signal, events in time order, expected raised_at of each flag
+    "devices": (
+        "DEVICE_SWITCHING",
+        [
+            *logins(*((i * HOUR, f"a{i}") for i in range(5))),  # 5th while still true
+            *logins(*((10 * DAY + i * HOUR, f"b{i}") for i in range(4))),  # true again
+        ],
+        [at(hours=3), at(10, hours=3)],
+    ),
+    "churn": (
+        "ACCOUNT_INFO_CHURN",
+        [
+            *churn((0, "bind"), (1, "phone"), (2, "identity"), (3, "unbind"), (4, "bind")),
+            *churn((40, "unbind"), (41, "phone"), (42, "identity"), (43, "bind")),
+        ],
+        [at(3), at(43)],
+    ),
+    "swiping": (
+        "SCORE_SWIPING",
+        [
+            *quick(1, "L1"),
+            *quick(2, "L2"),
+            *quick(3, "L3"),
+            *quick(4, "L4"),
+            *quick(40, "L5"),
+            *quick(41, "L6"),
+            *quick(42, "L7"),
+        ],
+        [at(3), at(42)],
+    ),
+    "early": (
+        "FREQUENT_EARLY_REPAYMENT",
+        sorted(
+            [
+                *(e for i in range(5) for e in early(1 + i, f"L{i}")),
+                *(e for i in range(4) for e in early(100 + i, f"M{i}")),
+            ],
+            key=lambda e: e.occurred_at,
+        ),
+        [at(4), at(103)],
+    ),
+    "score": (
+        "LOW_CREDIT_SCORE",
+        [score(at(1), 550), score(at(2), 560), score(at(3), 650), score(at(4), 590)],
+        [at(1), at(4)],
+    ),
+    "cash-out-per-drawdown": (
+        "CASH_OUT",
+        [
+            card(D - DAY, "card-1"),
+            drawdown(D, "L1"),
+            outflow(D + HOUR, "800.00", "card-1"),
+            outflow(D + 2 * HOUR, "100.00", "card-1"),  # same drawdown: still true
+            drawdown(D + 3 * DAY, "L2", "500.00"),
+            outflow(D + 3 * DAY + HOUR, "400.00", "card-1"),  # a new drawdown cashed out
+        ],
+        [D + HOUR, D + 3 * DAY + HOUR],
+    ),
+}
+
+
+@pytest.mark.parametrize("signal,events,expected", EPISODES.values(), ids=EPISODES.keys())
+def test_flag_raised_when_condition_becomes_true_not_again_while_true(
+    signal: str, events: list[Event], expected: list[datetime]
+) -> None:
+    timeline = run(events)
+    assert [f.raised_at for f in flags(timeline.outputs, signal)] == expected
+    # The first flag closes the line; later flags only restart its cooling period.
+    assert [d.decided_at for d in closes(timeline.outputs)] == expected[:1]
+
+
+# --- repayments attributed to an installment, whatever the arrival order ----------------------
+
+ATTRIBUTED = [
+    bill(at(0), "L7", 1, DUE, eid="bill-1"),
+    bill(at(0, hours=1), "L7", 2, DUE + timedelta(days=31), eid="bill-2"),
+    pay(at(1), "L7", "100.00", installment=2, eid="pay-2"),
+]
+ARRIVALS = {
+    "in-time-order": [0, 1, 2],
+    "payment-before-bill-2": [0, 2, 1],
+    "payment-first": [2, 0, 1],
+    "bill-2-first": [1, 0, 2],
+}
+
+
+@pytest.mark.parametrize("order", ARRIVALS.values(), ids=ARRIVALS.keys())
+def test_repayment_for_installment_2_pays_installment_2(order: list[int]) -> None:
+    timeline = run([ATTRIBUTED[i] for i in order], until=overdue_day(20))
+    late = {f.evidence["installment"] for f in flags(timeline.outputs, "OVERDUE")}
+    assert late == {1}
