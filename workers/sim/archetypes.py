@@ -58,8 +58,9 @@ class Archetype:
 
 def _trigger_at(tl: Timeline, first_at: int, needs_days: int) -> int:
     """A moment for the risky behaviour to begin, leaving ``needs_days`` before the end."""
-    latest = tl.ends_at - needs_days * DAY
-    return at_day(first_at + DAY + tl.rng.randrange(max(DAY, latest - first_at - DAY)), tl.rng)
+    earliest = first_at + DAY
+    latest = tl.ends_at - (needs_days + 1) * DAY
+    return at_day(earliest + tl.rng.randrange(max(0, latest - earliest) + 1), tl.rng)
 
 
 def _ordinary_until(tl: Timeline, first_at: int, until: int) -> Profile:
@@ -253,66 +254,33 @@ def build_restored(tl: Timeline, first_at: int) -> Outcome:
     return Outcome(reason, behaviour_at, expect_restore=eligible_at < tl.ends_at, traits=(trait,))
 
 
+_LEAD_DAYS = 4
+"""Before a behaviour: the first event (up to 2 days in), a day of ordinary life, a day of
+rounding to the daily cycle."""
+
+_REGISTRY: tuple[tuple[str, str | None, int, Build, str], ...] = (
+    # name, reason, days the behaviour and its decision need, build, description
+    ("ordinary", None, -1, build_ordinary, "repays on time; noise and near misses"),
+    ("quota_brusher", "SCORE_SWIPING", 20, build_quota_brusher,
+     "draws and settles loans within two days, again and again"),
+    ("cash_out", "CASH_OUT", 10, build_cash_out, "moves a drawdown to a freshly bound card"),
+    ("device_switcher", "DEVICE_SWITCHING", 8, build_device_switcher,
+     "account takeover or device farm"),
+    ("overdue_jiebei", "SERIOUS_OVERDUE", 65, build_overdue_jiebei, "stops paying a jiebei loan"),
+    ("overdue_sibling", "SERIOUS_OVERDUE", 75, build_overdue_sibling,
+     "stops paying a huabei statement or a reserve loan"),
+    ("dormant", "INACTIVITY", 92, build_dormant, "no drawdown for 90 days"),
+    ("early_repayer", "FREQUENT_EARLY_REPAYMENT", 36, build_early_repayer,
+     "pays loans off early, four or more times in 90 days"),
+    ("churner", "ACCOUNT_INFO_CHURN", 30, build_churner,
+     "changes cards, phone or identity four or more times in 30 days"),
+    ("low_score", "LOW_CREDIT_SCORE", 3, build_low_score, "credit score refreshed below 600"),
+    ("restored", None, 105, build_restored,
+     "closed (score or overdue), then well behaved until restore-eligible"),
+)  # fmt: skip
+
 ARCHETYPES: dict[str, Archetype] = {
-    archetype.name: archetype
-    for archetype in (
-        Archetype("ordinary", None, 3, build_ordinary, "repays on time; noise and near misses"),
-        Archetype(
-            "quota_brusher",
-            "SCORE_SWIPING",
-            23,
-            build_quota_brusher,
-            "draws and settles loans within two days, again and again",
-        ),
-        Archetype(
-            "cash_out", "CASH_OUT", 13, build_cash_out, "moves a drawdown to a freshly bound card"
-        ),
-        Archetype(
-            "device_switcher",
-            "DEVICE_SWITCHING",
-            11,
-            build_device_switcher,
-            "account takeover or device farm",
-        ),
-        Archetype(
-            "overdue_jiebei",
-            "SERIOUS_OVERDUE",
-            68,
-            build_overdue_jiebei,
-            "stops paying a jiebei loan",
-        ),
-        Archetype(
-            "overdue_sibling",
-            "SERIOUS_OVERDUE",
-            78,
-            build_overdue_sibling,
-            "stops paying a huabei statement or a reserve loan",
-        ),
-        Archetype("dormant", "INACTIVITY", 95, build_dormant, "no drawdown for 90 days"),
-        Archetype(
-            "early_repayer",
-            "FREQUENT_EARLY_REPAYMENT",
-            39,
-            build_early_repayer,
-            "pays loans off early, four or more times in 90 days",
-        ),
-        Archetype(
-            "churner",
-            "ACCOUNT_INFO_CHURN",
-            33,
-            build_churner,
-            "changes cards, phone or identity four or more times in 30 days",
-        ),
-        Archetype(
-            "low_score", "LOW_CREDIT_SCORE", 6, build_low_score, "credit score refreshed below 600"
-        ),
-        Archetype(
-            "restored",
-            None,
-            108,
-            build_restored,
-            "closed, then well behaved until restore-eligible",
-        ),
-    )
+    name: Archetype(name, reason, needs + _LEAD_DAYS, build, description)
+    for name, reason, needs, build, description in _REGISTRY
 }
 """Every archetype by name; ``restored`` users carry the reason of their closure."""

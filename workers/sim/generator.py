@@ -134,13 +134,17 @@ class _Stamper:
 
     def __init__(self) -> None:
         self._days: dict[int, str] = {}
+        self._times = [
+            f"T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+            for second in range(DAY)
+        ]
 
     def __call__(self, at: int) -> str:
         day, second = divmod(at, DAY)
         prefix = self._days.get(day)
         if prefix is None:
             prefix = self._days[day] = to_date(at).isoformat()
-        return f"{prefix}T{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}Z"
+        return prefix + self._times[second]
 
 
 def user_id_of(config: SimulationConfig, index: int) -> str:
@@ -184,6 +188,15 @@ def labels(config: SimulationConfig) -> Iterator[Label]:
     """Every user's label, in user order (builds the users but serialises nothing)."""
     for _, timeline, outcome, archetype in _users(config):
         yield _label(timeline, outcome, archetype)
+
+
+def timeline_events(timeline: Timeline) -> list[Event]:
+    """One built user's events in time order, validated (tests and one-user tooling)."""
+    stamp = _Stamper()
+    return [
+        EVENT_ADAPTER.validate_python({**body, "occurred_at": stamp(at)})
+        for at, _, body in sorted(timeline.records, key=lambda record: record[:2])
+    ]
 
 
 def _sorted_batches(

@@ -211,9 +211,12 @@ _DURATION_DAYS = {"late_29": 62, "late_short": 40, "swipe_spread": 36, "churn_sp
 
 
 def choose_scenarios(rng: Random) -> list[str]:
-    """0 to 3 scenarios of distinct families; half of the users get none."""
+    """0 to 3 scenarios of distinct families (half of the users get none), and for 15% of
+    the users without a device scenario, a new handset."""
     count = rng.choices((0, 1, 2, 3), weights=(50, 30, 15, 5))[0]
     families = rng.sample(sorted(FAMILIES), count)
+    if "device" not in families and rng.random() < 0.15:
+        return sorted([*(rng.choice(sorted(FAMILIES[f])) for f in families), "new_phone"])
     return sorted(rng.choice(sorted(FAMILIES[family])) for family in families)
 
 

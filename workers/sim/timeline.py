@@ -26,8 +26,9 @@ _CUMULATIVE = tuple(accumulate(_LOCAL_HOUR_WEIGHTS))
 
 def time_of_day(rng: Random) -> int:
     """Seconds after 00:00 UTC, following the daily cycle of a Chinese user base."""
-    hour = _UTC_HOURS[bisect(_CUMULATIVE, rng.random() * _CUMULATIVE[-1])]
-    return hour * HOUR + rng.randrange(HOUR)
+    draw = rng.random
+    hour = _UTC_HOURS[bisect(_CUMULATIVE, draw() * _CUMULATIVE[-1])]
+    return hour * HOUR + int(draw() * HOUR)
 
 
 def at_day(day_start: int, rng: Random) -> int:

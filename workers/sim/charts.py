@@ -1,0 +1,66 @@
+"""Small PNG charts for the decision-quality report (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from schemas.outputs import REASON_CODES
+from workers.sim.evaluate import Scores
+
+_DPI = 72
+
+
+def draw_charts(directory: Path, scores: Sequence[Scores]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return [_precision_recall(directory, scores), _time_to_decision(directory, scores[0])]
+
+
+def _precision_recall(directory: Path, scores: Sequence[Scores]) -> Path:
+    import matplotlib.pyplot as plt
+
+    series = []
+    for each in scores:
+        version = each.outcome.version
+        series.append(
+            (f"precision {version}", [each.per_reason[c].precision for c in REASON_CODES])
+        )
+        series.append((f"recall {version}", [each.per_reason[c].recall for c in REASON_CODES]))
+    width = 0.8 / len(series)
+    figure, axes = plt.subplots(figsize=(9, 3.6))
+    for index, (name, values) in enumerate(series):
+        positions = [code + (index - (len(series) - 1) / 2) * width for code in range(8)]
+        heights = [0.0 if value is None else 100 * value for value in values]
+        axes.bar(positions, heights, width, label=name)
+    axes.set_xticks(range(len(REASON_CODES)))
+    axes.set_xticklabels([code.replace("_", "\n") for code in REASON_CODES], fontsize=7)
+    axes.set_ylabel("%")
+    axes.set_ylim(0, 105)
+    axes.legend(fontsize=7, loc="lower left")
+    axes.set_title("Precision and recall per reason code", fontsize=9)
+    figure.tight_layout()
+    path = directory / "precision_recall.png"
+    figure.savefig(path, dpi=_DPI)
+    plt.close(figure)
+    return path
+
+
+def _time_to_decision(directory: Path, scores: Scores) -> Path:
+    import matplotlib.pyplot as plt
+
+    codes = [code for code in REASON_CODES if scores.latency_seconds[code]]
+    figure, axes = plt.subplots(figsize=(9, 3.2))
+    if codes:
+        days = [[value / 86_400 for value in scores.latency_seconds[code]] for code in codes]
+        axes.boxplot(days, vert=False, showfliers=False)
+        axes.set_yticks(range(1, len(codes) + 1))
+        axes.set_yticklabels(codes, fontsize=7)
+    axes.set_xlabel("days from the start of the risky behaviour to the closure")
+    axes.set_title(f"Time to decision ({scores.outcome.version})", fontsize=9)
+    figure.tight_layout()
+    path = directory / "time_to_decision.png"
+    figure.savefig(path, dpi=_DPI)
+    plt.close(figure)
+    return path

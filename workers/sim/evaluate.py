@@ -1,0 +1,230 @@
+"""Score policies against a labelled population, through the same core as ``replay``.
+
+The unit is the user. A user's *decided reason* is taken from the first ``close_line``
+decision: the user's expected reason when that closure lists it, otherwise the first
+reason listed. Precision of a reason = closures decided for it that were expected /
+closures decided for it; recall = expected users closed for it / users expected.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from schemas.events import Event
+from schemas.outputs import REASON_CODES, Decision, Flag, Rejection
+from workers.core.engine import Engine
+from workers.core.lifecycle import Output
+from workers.core.policy import Policy
+from workers.errors import InputError
+from workers.replay import Counts, read_events
+from workers.sim.generator import Label
+
+NONE = "none"
+NOT_CLOSED = "not closed"
+ROWS: tuple[str, ...] = (*REASON_CODES, NONE)
+COLUMNS: tuple[str, ...] = (*REASON_CODES, NOT_CLOSED)
+
+
+@dataclass
+class PolicyOutcome:
+    """What one policy decided over the population (first closure and restore per user)."""
+
+    version: str
+    first_close: dict[str, Decision] = field(default_factory=dict)
+    first_restore: dict[str, Decision] = field(default_factory=dict)
+    decisions: Counter[str] = field(default_factory=Counter)
+    flags: Counter[str] = field(default_factory=Counter)
+
+    def collect(self, output: Output) -> None:
+        if isinstance(output, Flag):
+            self.flags[output.signal] += 1
+            return
+        self.decisions[output.decision] += 1
+        chosen = self.first_close if output.decision == "close_line" else self.first_restore
+        chosen.setdefault(output.user_id, output)
+
+
+@dataclass(frozen=True)
+class ReasonScore:
+    true_positives: int
+    decided: int
+    expected: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.true_positives / self.decided if self.decided else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.true_positives / self.expected if self.expected else None
+
+
+@dataclass(frozen=True)
+class Closure:
+    """A user closed by a policy, with the label it was judged against."""
+
+    label: Label
+    decision: Decision
+
+    @property
+    def reasons(self) -> list[str]:
+        return [reason.code for reason in self.decision.reasons]
+
+
+@dataclass
+class RestoreScore:
+    expected: int = 0
+    restored_as_expected: int = 0
+    days_to_eligibility: list[float] = field(default_factory=list)
+    unexpected: Counter[str] = field(default_factory=Counter)
+    """Archetype -> users made restore-eligible although their label did not expect it."""
+
+
+@dataclass
+class Scores:
+    outcome: PolicyOutcome
+    per_reason: dict[str, ReasonScore]
+    confusion: Counter[tuple[str, str]]
+    false_closures: list[Closure]
+    missed: list[Label]
+    latency_seconds: dict[str, list[float]]
+    restore: RestoreScore
+    users: int
+
+
+def decided_reason(label: Label, decision: Decision | None) -> str:
+    if decision is None:
+        return NOT_CLOSED
+    codes = [reason.code for reason in decision.reasons]
+    return label.expected_reason if label.expected_reason in codes else codes[0]
+
+
+def score(labels: dict[str, Label], outcome: PolicyOutcome) -> Scores:
+    confusion: Counter[tuple[str, str]] = Counter()
+    false_closures: list[Closure] = []
+    missed: list[Label] = []
+    latency: dict[str, list[float]] = {code: [] for code in REASON_CODES}
+    restore = RestoreScore()
+    for user_id, label in labels.items():
+        closure = outcome.first_close.get(user_id)
+        row = label.expected_reason or NONE
+        column = decided_reason(label, closure)
+        confusion[row, column] += 1
+        if closure is not None and label.expected_reason is None:
+            false_closures.append(Closure(label, closure))
+        if label.expected_reason is not None and column != label.expected_reason:
+            missed.append(label)
+        if closure is not None and column == row and label.behaviour_started_at is not None:
+            latency[row].append((closure.decided_at - label.behaviour_started_at).total_seconds())
+        restored = outcome.first_restore.get(user_id)
+        if label.expect_restore:
+            restore.expected += 1
+        if restored is not None and label.expect_restore and closure is not None:
+            restore.restored_as_expected += 1
+            waited = (restored.decided_at - closure.decided_at).total_seconds()
+            restore.days_to_eligibility.append(waited / 86_400)
+        elif restored is not None:
+            restore.unexpected[label.archetype] += 1
+    per_reason = {}
+    for code in REASON_CODES:
+        hits = confusion[code, code]
+        decided = sum(confusion[row, code] for row in ROWS)
+        expected = sum(confusion[code, column] for column in COLUMNS)
+        per_reason[code] = ReasonScore(hits, decided, expected)
+    return Scores(
+        outcome, per_reason, confusion, false_closures, missed, latency, restore, len(labels)
+    )
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What changing the policy from ``before`` to ``after`` does to who gets closed."""
+
+    newly_closed: list[Closure]
+    no_longer_closed: list[Closure]
+
+
+def compare(labels: dict[str, Label], before: PolicyOutcome, after: PolicyOutcome) -> Comparison:
+    newly = [
+        Closure(labels[user_id], decision)
+        for user_id, decision in sorted(after.first_close.items())
+        if user_id not in before.first_close and user_id in labels
+    ]
+    no_longer = [
+        Closure(labels[user_id], decision)
+        for user_id, decision in sorted(before.first_close.items())
+        if user_id not in after.first_close and user_id in labels
+    ]
+    return Comparison(newly, no_longer)
+
+
+def run_policies(
+    events: Iterable[Event],
+    policies: list[Policy],
+    until: datetime | None,
+    counts: Counts | None = None,
+) -> list[PolicyOutcome]:
+    """Feed each event once to one engine per policy, then advance them all to ``until``.
+
+    ``counts`` (events applied, duplicates ignored) is updated from the first engine.
+    """
+    engines = [Engine(policy) for policy in policies]
+    outcomes = [PolicyOutcome(policy.version) for policy in policies]
+    pairs = list(zip(engines, outcomes, strict=True))
+    counts = counts if counts is not None else Counts()
+    for event in events:
+        counts.events += 1
+        for number, (engine, outcome) in enumerate(pairs):
+            step = engine.apply(event)
+            if number == 0:
+                counts.duplicates += step.duplicate
+            for output in step.outputs:
+                outcome.collect(output)
+    if until is not None:
+        for engine, outcome in pairs:
+            for output in engine.advance(until):
+                outcome.collect(output)
+    return outcomes
+
+
+def read_labels(path: Path) -> dict[str, Label]:
+    labels: dict[str, Label] = {}
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                label = Label.model_validate_json(line)
+            except ValidationError as exc:
+                raise InputError(f"{path}:{number}: not a label: {exc.errors()[0]['msg']}") from exc
+            labels[label.user_id] = label
+    return labels
+
+
+def file_events(path: Path, counts: Counts) -> Iterator[Event]:
+    """Valid events of a JSON-lines file (rejected lines are only counted)."""
+    for item in read_events([path], counts):
+        if isinstance(item, Rejection):
+            counts.rejected += 1
+        else:
+            yield item
+
+
+def summary(values: list[float]) -> tuple[float, float, float] | None:
+    """Median, 90th percentile and maximum, or None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    return statistics.median(ordered), p90, ordered[-1]
