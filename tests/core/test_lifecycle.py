@@ -21,6 +21,7 @@ from .scenario import (
     codes,
     cycle,
     decisions,
+    device_change,
     drawdown,
     flags,
     login,
@@ -35,6 +36,17 @@ from .scenario import (
 
 C = at(100)
 """When the line closes in most scenarios."""
+
+
+def readable(message: str) -> bool:
+    """A sentence an agent can read aloud: no placeholders or codes, ends with a full stop."""
+    return (
+        message[:1].isupper()
+        and message.endswith(".")
+        and "{" not in message
+        and "None" not in message
+        and "_" not in message
+    )
 
 
 def devices_at(when: datetime, tag: str = "x") -> list[Event]:
@@ -118,7 +130,7 @@ def test_close_decision_names_its_reason_and_next_review(code: str) -> None:
     assert decision.line_state == "closed"
     assert decision.next_review_at == C + cooling * DAY
     assert decision.policy_version == timeline.engine.policy.version
-    assert all(reason.message.strip() for reason in decision.reasons)
+    assert all(readable(reason.message) for reason in decision.reasons)
     assert [f.raised_at for f in flags(timeline.outputs, code)] == [C]
     expected_trigger = None if code == "INACTIVITY" else decision.trigger_event_id
     assert decision.trigger_event_id == expected_trigger
@@ -211,6 +223,7 @@ def test_restore_eligible_exactly_when_the_cooling_period_ends(
     assert decision.trigger_event_id is None
     assert decision.line_state == "restore_eligible"
     assert codes(decision) == [code]
+    assert all(readable(reason.message) for reason in decision.reasons)
     assert decision.next_review_at is None
     assert timeline.line_state() == "restore_eligible"
 
@@ -302,6 +315,22 @@ def test_restore_needs_a_login_in_the_last_30_days(
     assert [d.decided_at for d in restores(timeline.outputs)] == (
         [restored_at] if restored_at else []
     )
+
+
+@pytest.mark.parametrize(
+    "recent",
+    [
+        login(REVIEW - 10 * DAY, "phone-1", success=False),
+        device_change(REVIEW - 10 * DAY, "phone-1"),
+        outflow(REVIEW - 10 * DAY, "10.00", None, "purchase"),
+    ],
+    ids=["failed-login", "device-change", "purchase"],
+)
+def test_only_a_successful_login_counts_as_logging_in(recent: Event) -> None:
+    timeline = closed_by("DEVICE_SWITCHING")
+    timeline.apply(login(REVIEW - 31 * DAY), recent)
+    timeline.advance(REVIEW + 5 * DAY)
+    assert restores(timeline.outputs) == []
 
 
 def test_a_later_login_decides_when_no_recent_login_at_the_deadline() -> None:

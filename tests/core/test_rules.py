@@ -386,6 +386,7 @@ CASH_OUT_CASES = {
     "reserve-drawdown": Case(cash_out((HOUR, "800.00"), product="reserve"), D + HOUR),
     "odd-amount-exactly-80-percent": Case(cash_out((HOUR, "987.60"), drawn="1234.50"), D + HOUR),
     "odd-amount-1-fen-short": Case(cash_out((HOUR, "987.59"), drawn="1234.50"), None),
+    "outflow-at-the-drawdown-instant": Case(cash_out((0 * HOUR, "800.00")), D),
     "outflow-exactly-24h-after-drawdown": Case(cash_out((DAY, "800.00")), D + DAY),
     "outflow-24h-plus-1s-after-drawdown": Case(cash_out((DAY + SECOND, "800.00")), None),
     "part-outside-the-24h": Case(cash_out((HOUR, "400.00"), (DAY + SECOND, "400.00")), None),
@@ -442,6 +443,9 @@ SWIPING_CASES = {
         cycles((0, HOUR), (15, HOUR), (30 + 1 / 86400, HOUR)), None
     ),
     "2-quick-cycles": Case(cycles((0, HOUR), (15, HOUR)), None),
+    "settled-at-the-drawdown-instant-is-quick": Case(
+        cycles((0, HOUR), (15, HOUR), (30, 0 * HOUR)), at(30)
+    ),
     "settled-exactly-48h-after-drawdown-is-quick": Case(
         cycles((0, HOUR), (15, HOUR), (30, 48 * HOUR)), at(30)
     ),
