@@ -2,9 +2,10 @@
 
 Open loop: record ``i`` is due at ``started + i / rate`` whatever the consumers do, so a
 slow worker sees a growing backlog, not a politely slower producer. Each record goes to
-the topic of its event type, keyed by ``user_id`` (all input topics are co-partitioned).
-When the producer itself cannot keep up, it sends as fast as it can and reports how far
-behind the schedule it ended.
+the topic of its event type, keyed by ``user_id``. Topics, partition count and connection
+security come from the worker's settings (``LINEGUARD_*``), so the traffic lands where
+the worker reads. When the producer itself cannot keep up, it sends as fast as it can
+and reports how far behind the schedule it ended.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from workers.settings import Topics
+from workers.settings import Settings, Topics
 from workers.sim.generator import WireRecord
 
 
@@ -37,18 +38,24 @@ def topic_for(topics: Topics) -> dict[str, str]:
 
 async def offer(
     records: Iterable[WireRecord],
-    bootstrap: str,
+    settings: Settings,
     rate: float,
     *,
-    topics: Topics | None = None,
     on_progress: Callable[[SendReport], None] | None = None,
     linger_ms: int = 5,
 ) -> SendReport:
-    """Send every record at ``rate`` records per second; waits for all acknowledgements."""
-    from aiokafka import AIOKafkaProducer  # imported here: the generator must not need Kafka
+    """Send every record at ``rate`` records per second; waits for all acknowledgements.
 
-    routes = topic_for(topics or Topics())
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=linger_ms, acks=1)
+    Missing topics are created first, as the worker would create them (``settings``).
+    """
+    # Imported here: the generator and the evaluation must not need a Kafka client.
+    from aiokafka import AIOKafkaProducer
+
+    from workers.stream.clients import connection_options, prepare_topics
+
+    await prepare_topics(settings)
+    routes = topic_for(settings.topics)
+    producer = AIOKafkaProducer(**connection_options(settings), linger_ms=linger_ms, acks=1)
     await producer.start()
     report = SendReport()
     pending: list[asyncio.Future[object]] = []

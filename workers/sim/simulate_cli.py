@@ -177,11 +177,13 @@ def _simulate(config: SimulationConfig, args: argparse.Namespace) -> int:
             progress,
         )
         if args.to_kafka is not None:
+            from workers.settings import Settings
             from workers.sim.producer import offer
 
             if args.out is not None:
                 records = _tee(records, _open(args.out, stack))
-            report = asyncio.run(offer(records, args.to_kafka, args.rate))
+            settings = Settings(brokers=args.to_kafka.split(","))
+            report = asyncio.run(offer(records, settings, args.rate))
             progress.close()
             print(
                 f"sent {report.records:,} events in {report.elapsed_seconds:,.1f}s "
