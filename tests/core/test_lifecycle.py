@@ -470,3 +470,17 @@ def test_one_restore_per_closure() -> None:
     timeline.advance(eligible + 60 * DAY)
     assert len(restores(timeline.outputs)) == 1
     assert timeline.line_state() == "restore_eligible"
+
+
+def test_overdue_milestones_do_not_close_but_serious_overdue_closes_an_eligible_line() -> None:
+    timeline, eligible = restored()
+    due = (eligible + 5 * DAY).date()
+    timeline.apply(bill(eligible + DAY, "L5", 1, due))
+    timeline.advance(midnight(due) + 30 * DAY - SECOND)
+    assert [f.overdue_days for f in flags(timeline.outputs, "OVERDUE")] == [1, 7, 15]
+    assert len(closes(timeline.outputs)) == 1
+    assert timeline.line_state() == "restore_eligible"
+    timeline.advance(midnight(due) + 30 * DAY)
+    second = closes(timeline.outputs)[1]
+    assert codes(second) == ["SERIOUS_OVERDUE"]
+    assert (second.decided_at, second.trigger_event_id) == (midnight(due) + 30 * DAY, None)
