@@ -127,6 +127,15 @@ def worker_services(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def compose_env(service: dict[str, Any]) -> dict[str, str]:
+    """A compose service's environment as the container sees it with nothing set on the
+    host: ``${NAME:-default}`` takes its default."""
+    return {
+        name: re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
+        for name, value in service["environment"].items()
+    }
+
+
 def rendered_k8s() -> list[dict[str, Any]]:
     """deploy/k8s rendered by kustomize (kubectl's built-in), as a list of objects."""
     result = run("kubectl", "kustomize", K8S)

@@ -32,6 +32,7 @@ from deploy_support import (
     alert_rules,
     as_prometheus_expr,
     compose,
+    compose_env,
     dashboard,
     dashboard_expressions,
     dashboard_panels,
@@ -98,10 +99,7 @@ def _stop(process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
 def _worker_env(bootstrap: str, data_dir: Path, port: int) -> dict[str, str]:
     """The first compose worker's environment, pointed at the embedded broker."""
     service = next(iter(worker_services(compose()).values()))
-    env = {
-        k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v))
-        for k, v in service["environment"].items()
-    }
+    env = compose_env(service)
     policy_mount = next(
         v for v in service["volumes"] if v.split(":")[1] == env["LINEGUARD_POLICY_FILE"]
     )
@@ -162,9 +160,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         try:
             port = free_port()
             worker_url = f"http://127.0.0.1:{port}"
+            env = {**os.environ, **_worker_env(broker.bootstrap, tmp / "data", port)}
             worker = subprocess.Popen(
                 [sys.executable, "-m", "workers.cli", "worker"],
-                env={**os.environ, **_worker_env(broker.bootstrap, tmp / "data", port)},
+                env=env,
                 stdout=logs["worker"],
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
@@ -182,7 +181,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 [sys.executable, "-m", "workers.cli", "simulate", "--users", "300", "--days",
                  "120", "--seed", "3", "--rate", "50000", "--quiet", "--to-kafka",
                  broker.bootstrap],
-                capture_output=True, text=True, timeout=120, cwd=REPO,
+                env=env, capture_output=True, text=True, timeout=120, cwd=REPO,
             )  # fmt: skip
             assert simulate.returncode == 0, simulate.stderr
             asyncio.run(_send_malformed(broker.bootstrap, "lineguard.login"))

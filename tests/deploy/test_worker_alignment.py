@@ -7,6 +7,7 @@ test_prometheus_scrape.py, against a running worker)."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from deploy_support import (
     RUNBOOK,
     alert_rules,
     compose,
+    compose_env,
     dashboard,
     dashboard_expressions,
     env_file,
@@ -83,7 +85,7 @@ def test_every_lineguard_variable_is_a_worker_setting(path: Path) -> None:
 
 
 def _settings_from(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name in list(__import__("os").environ):
+    for name in list(os.environ):
         if name.startswith("LINEGUARD_"):
             monkeypatch.delenv(name)
     for name, value in env.items():
@@ -91,14 +93,9 @@ def _settings_from(env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Sett
     return Settings()
 
 
-def _compose_value(value: Any) -> Any:
-    """Compose's ${NAME:-default} interpolation, with the default."""
-    return re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", str(value))
-
-
 def test_compose_workers_settings_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     for service in worker_services(compose()).values():
-        env = {k: _compose_value(v) for k, v in service["environment"].items()}
+        env = compose_env(service)
         settings = _settings_from(env, monkeypatch)
         assert settings.store == "rocksdb"
         assert settings.partitions == 12
