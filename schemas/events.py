@@ -17,6 +17,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     TypeAdapter,
     WithJsonSchema,
     model_validator,
@@ -85,7 +87,9 @@ class Login(EventBase):
     type: Literal["login"]
     device_id: Identifier
     ip: str | None = Field(default=None, max_length=64)
-    success: bool = Field(default=True, description="Only successful logins count as device use.")
+    success: StrictBool = Field(
+        default=True, description="Only successful logins count as device use."
+    )
 
 
 class DeviceChange(EventBase):
@@ -103,7 +107,7 @@ class BankCardChange(EventBase):
 class ProfileChange(EventBase):
     type: Literal["profile_change"]
     field: Literal["phone", "identity", "occupation", "address", "credit_score"]
-    credit_score: int | None = Field(
+    credit_score: StrictInt | None = Field(
         default=None, ge=350, le=950, description="Required exactly when field is credit_score."
     )
 
@@ -127,7 +131,7 @@ class Transaction(EventBase):
         description="Default balance; a loan_drawdown must be jiebei or reserve (default jiebei).",
     )
     loan_id: Identifier | None = Field(default=None, description="Required for loan_drawdown.")
-    term_months: int | None = Field(
+    term_months: StrictInt | None = Field(
         default=None, ge=1, le=12, description="Required for loan_drawdown."
     )
     card_id: Identifier | None = Field(
@@ -159,22 +163,20 @@ class Repayment(EventBase):
     )
     loan_id: Identifier
     product: CreditProduct
-    installment: int | None = Field(
+    installment: StrictInt | None = Field(
         default=None, ge=1, description="Required for installment_due, optional for repayment."
     )
     due_date: date | None = Field(default=None, description="Required for installment_due.")
     amount: Amount
-    settles_loan: bool = Field(
-        default=False, description="True when this payment clears the whole loan."
+    settles_loan: StrictBool = Field(
+        default=False,
+        description="True when this payment clears the whole loan (ignored on a bill).",
     )
 
     @model_validator(mode="after")
     def _bill_fields(self) -> Self:
-        if self.kind == "installment_due":
-            if self.installment is None or self.due_date is None:
-                raise ValueError("an installment_due requires installment and due_date")
-            if self.settles_loan:
-                raise ValueError("settles_loan is only meaningful on a repayment")
+        if self.kind == "installment_due" and (self.installment is None or self.due_date is None):
+            raise ValueError("an installment_due requires installment and due_date")
         return self
 
 
