@@ -11,7 +11,6 @@ from __future__ import annotations
 from bisect import insort
 from collections.abc import Callable
 from decimal import Decimal
-from hashlib import blake2b
 from typing import Any
 
 from schemas.events import (
@@ -46,11 +45,6 @@ from workers.core.state import (
 from workers.core.timeutil import add_months_us, day_number, to_us
 
 
-def event_key(event_id: str) -> int:
-    """A stable 63-bit digest of an event id (what the state remembers for duplicates)."""
-    return int.from_bytes(blake2b(event_id.encode(), digest_size=8).digest(), "big") >> 1
-
-
 def fen(amount: Decimal) -> int:
     return int(amount * 100)
 
@@ -64,7 +58,7 @@ def decide(
     """
     if at is None:
         at = to_us(event.occurred_at)
-    key = event_key(event.event_id)
+    key = event.event_id
     if key in state.seen:
         return state, [], True
     _remember(state, key, at, rules)
@@ -75,7 +69,7 @@ def decide(
     return state, step.outputs, False
 
 
-def _remember(state: UserState, key: int, at: int, rules: Compiled) -> None:
+def _remember(state: UserState, key: str, at: int, rules: Compiled) -> None:
     state.first_at = at if state.first_at is None else min(state.first_at, at)
     state.last_at = at if state.last_at is None else max(state.last_at, at)
     seen = state.seen

@@ -87,7 +87,7 @@ class UserState:
     last_login_at: int | None = None
     score: int | None = None
     score_at: int | None = None
-    seen: dict[int, int] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
     devices: dict[str, list[int]] = field(default_factory=dict)
     card_binds: dict[str, list[int]] = field(default_factory=dict)
     outflows: list[Outflow] = field(default_factory=list)
