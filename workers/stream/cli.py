@@ -101,6 +101,7 @@ def serve(settings: Settings, policy: Any) -> int:
         override_logging=False,
         redirect_stdouts=False,
     )
+    worker.spinner = None  # its terminal codes would corrupt JSON logs
     code: int = 0
     try:
         worker.execute_from_commandline()

@@ -338,7 +338,13 @@ class Processor:
         if numbers:
             elapsed = time.perf_counter() - started
             self.metrics.restore_seconds.observe(elapsed)
-            log.info("restored partitions %s in %.3f s", numbers, elapsed)
+            read = sum(len(latest) for latest in restored.values())
+            log.info(
+                "restored partitions %s in %.3f s",
+                numbers,
+                elapsed,
+                extra={"changelog_users_read": read, "changelog_starts": starts},
+            )
 
     def _replace(self, number: int) -> Partition:
         if self.settings.store == "rocksdb":

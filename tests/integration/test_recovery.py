@@ -1,0 +1,190 @@
+"""Stopped, killed and restarted workers, and a group handing partitions over."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from schemas.events import Event
+from tests.integration.harness import (
+    TOPICS,
+    WorkerProcess,
+    consumed,
+    create_topics,
+    decoded,
+    produce,
+    read_topic,
+    wait_for,
+)
+from tests.integration.scenarios import START, event
+from workers.broker import EmbeddedBroker
+from workers.core.policy import load_policy
+from workers.replay import replay_events
+from workers.sim.generator import SimulationConfig, generate
+from workers.stream.routing import partition_for
+
+pytestmark = pytest.mark.integration
+Workers = Callable[..., WorkerProcess]
+
+
+def switching_logins(users: int, first: int, last: int, prefix: str = "sw") -> list[Event]:
+    """Logins ``first..last`` (0-based) of users who each use four devices within a day."""
+    return [
+        event(
+            "login",
+            f"{prefix}-{user}",
+            START + timedelta(hours=2 * n, seconds=user),
+            device_id=f"d{n}",
+        )
+        for n in range(first, last + 1)
+        for user in range(users)
+    ]
+
+
+def assert_one_id_per_decision(decisions: list[dict[str, object]]) -> None:
+    """Redelivered decisions are byte-identical copies; no decision exists under two ids."""
+    by_id: dict[object, dict[str, object]] = {}
+    ids_per_decision: dict[tuple[object, ...], set[object]] = {}
+    for decision in decisions:
+        first = by_id.setdefault(decision["decision_id"], decision)
+        assert first == decision
+        key = (decision["user_id"], decision["decision"], decision["decided_at"])
+        ids_per_decision.setdefault(key, set()).add(decision["decision_id"])
+    assert all(len(ids) == 1 for ids in ids_per_decision.values())
+
+
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
+async def test_a_stopped_worker_restarts_with_its_state(
+    broker: EmbeddedBroker, workers: Workers, store: str
+) -> None:
+    users = 60
+    await create_topics(broker.bootstrap)
+    first = workers(store=store).start().wait_ready()
+    before = switching_logins(users, 0, 2)
+    await produce(broker.bootstrap, before)
+    wait_for(lambda: consumed(first) >= len(before), what="first part consumed")
+    assert first.terminate() == 0
+
+    await produce(broker.bootstrap, switching_logins(users, 3, 3))
+    second = workers(store=store).start().wait_ready()
+    records = await read_topic(broker.bootstrap, TOPICS.decisions, lambda r: len(r) >= users)
+    decisions = decoded(records)
+    assert_one_id_per_decision(decisions)
+    assert {d["user_id"] for d in decisions} == {f"sw-{user}" for user in range(users)}
+    assert {d["reasons"][0]["code"] for d in decisions} == {"DEVICE_SWITCHING"}
+    metrics = second.metrics()
+    assert metrics["lineguard_users_in_store"] == users or wait_users(second, users)
+    assert metrics["lineguard_changelog_restore_seconds_count"] >= 1
+    restores = [
+        json.loads(line)
+        for line in second.log_path.read_text().splitlines()
+        if '"restored partitions' in line
+    ]
+    first_start, restart = restores[0], restores[-1]
+    assert first_start["changelog_users_read"] == 0
+    if store == "rocksdb":  # the local store was current: no changelog record read back
+        assert restart["changelog_users_read"] == 0
+        assert sum(restart["changelog_starts"].values()) > 0
+    else:
+        assert restart["changelog_users_read"] == users
+
+
+def decided(worker: WorkerProcess) -> float:
+    return sum(
+        value
+        for name, value in worker.metrics().items()
+        if name.startswith("lineguard_decisions_total")
+    )
+
+
+def wait_users(worker: WorkerProcess, users: int) -> bool:
+    wait_for(lambda: worker.metrics()["lineguard_users_in_store"] == users, what="users gauge")
+    return True
+
+
+async def test_a_killed_worker_recovers_from_the_changelog_without_conflicting_decisions(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    events = list(generate(SimulationConfig(users=800, days=200, seed=5)))
+    expected = replay_events(events, load_policy(None))
+    await create_topics(broker.bootstrap)
+    await produce(broker.bootstrap, events)
+
+    # Kill once a good part is decided (so offsets, outputs and changelog have moved on).
+    first = workers().start().wait_ready()
+    total = len(expected.decisions)
+    wait_for(lambda: decided(first) >= total // 3, what="a third decided", timeout=90)
+    first.kill()
+    assert "worker stopped" not in first.log_tail()
+    second = workers().start().wait_ready()
+    wait_for(lambda: consumed(second) >= 1, what="consuming after the restart")
+
+    # Each partition's clock ends at its own last event, so only compare the decisions
+    # replay made up to the earliest partition end (later ones depend on the final clock).
+    ends: dict[int, object] = {}
+    for item in events:
+        ends[partition_for(item.user_id, 4)] = item.occurred_at
+    horizon = min(ends.values())  # type: ignore[type-var]
+    wanted = {d.decision_id: d for d in expected.decisions if d.decided_at <= horizon}
+    assert len(wanted) > 10
+
+    def complete(records: list[object]) -> bool:
+        return {d["decision_id"] for d in decoded(records)} >= set(wanted)
+
+    decisions = decoded(await read_topic(broker.bootstrap, TOPICS.decisions, complete))
+    assert_one_id_per_decision(decisions)
+    for decision in decisions:
+        if decision["decision_id"] in wanted:
+            assert decision == wanted[decision["decision_id"]].model_dump(mode="json")
+    assert consumed(second) < len(events)  # it resumed from committed offsets
+    replay_ids = {d.decision_id for d in expected.decisions}
+    assert {d["decision_id"] for d in decisions} <= replay_ids
+
+
+async def test_killing_one_of_two_workers_hands_its_partitions_and_state_over(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    users = 40
+    await create_topics(broker.bootstrap)
+    one = workers("one").start()
+    two = workers("two").start()
+    one.wait_ready()
+    two.wait_ready()
+    wait_for(
+        lambda: (
+            len(one.get("/readyz")[1]["partitions"]) == 2
+            and len(two.get("/readyz")[1]["partitions"]) == 2
+        ),
+        what="two partitions each",
+    )
+    before = switching_logins(users, 0, 2)
+    await produce(broker.bootstrap, before)
+    wait_for(lambda: consumed(one) + consumed(two) >= len(before), what="first part consumed")
+
+    owned_by_two = set(two.get("/readyz")[1]["partitions"])
+    user_on_two = next(
+        f"sw-{u}" for u in range(users) if partition_for(f"sw-{u}", 4) in owned_by_two
+    )
+    status, body = one.get(f"/users/{user_on_two}")
+    assert status == 200
+    assert body["served_by"] == two.url
+    assert body["line_state"] == "open"
+
+    two.kill()
+    wait_for(
+        lambda: one.ready() and one.get("/readyz")[1]["partitions"] == [0, 1, 2, 3],
+        timeout=60,
+        what="the survivor owns every partition",
+    )
+    await produce(broker.bootstrap, switching_logins(users, 3, 3))
+    decisions = decoded(
+        await read_topic(broker.bootstrap, TOPICS.decisions, lambda r: len(r) >= users)
+    )
+    assert_one_id_per_decision(decisions)
+    assert {d["user_id"] for d in decisions} == {f"sw-{u}" for u in range(users)}
+    status, body = one.get(f"/users/{user_on_two}")
+    assert (status, body["line_state"]) == (200, "closed")
+    assert json.dumps(body["last_closure_reasons"]).count("DEVICE_SWITCHING") == 1
