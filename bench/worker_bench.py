@@ -1,0 +1,189 @@
+"""End-to-end throughput of ``lineguard worker`` beside a raw aiokafka consume-and-decode loop.
+
+One run, one embedded broker, the same preloaded input topics:
+
+1. raw: a group-less ``AIOKafkaConsumer`` reads every input record with ``getmany`` and
+   decodes it (``workers.codec.decode``): the ceiling for any Python consumer here.
+2. worker: a real ``lineguard worker`` process (event clock, memory store) consumes the same
+   records; timed from the moment it reports ready to the moment the broker holds its
+   committed offsets at the end of every input partition. In between, every event is
+   decoded, decided, state and changelog are written, outputs are acknowledged.
+
+Usage: python bench/worker_bench.py [--users 2000] [--days 200] [--partitions 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from workers.broker import EmbeddedBroker, free_port
+from workers.codec import Rejected, decode
+from workers.settings import Settings
+from workers.sim.generator import SimulationConfig, generate_records
+from workers.stream.clients import prepare_topics
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+async def preload(settings: Settings, config: SimulationConfig) -> int:
+    topic_of = {event_type: topic for topic, event_type in settings.topics.inputs().items()}
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.brokers, linger_ms=20, max_batch_size=512 * 1024
+    )
+    await producer.start()
+    sent = 0
+    try:
+        pending = []
+        for record in generate_records(config):
+            topic = topic_of[record.event_type]
+            pending.append(await producer.send(topic, record.value, key=record.user_id.encode()))
+            sent += 1
+            if len(pending) >= 20_000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def raw_loop(settings: Settings, total: int) -> float:
+    """Seconds for a plain consumer to read and decode ``total`` input records."""
+    types = settings.topics.inputs()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.brokers,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in types for p in range(settings.partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        seen = rejected = 0
+        started = time.perf_counter()
+        while seen < total:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for tp, records in batch.items():
+                expected = types[tp.topic]
+                for record in records:
+                    if isinstance(decode(record.value, record.key, expected), Rejected):
+                        rejected += 1
+                seen += len(records)
+        elapsed = time.perf_counter() - started
+        assert rejected == 0, f"{rejected} records did not decode"
+        return elapsed
+    finally:
+        await consumer.stop()
+
+
+async def committed_total(settings: Settings, consumer: AIOKafkaConsumer) -> int:
+    total = 0
+    for topic in settings.topics.inputs():
+        for partition in range(settings.partitions):
+            total += await consumer.committed(TopicPartition(topic, partition)) or 0
+    return total
+
+
+async def worker_run(settings: Settings, total: int, workdir: Path) -> tuple[float, dict[str, float]]:
+    """Seconds from the worker's readiness to all its input offsets committed."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "LINEGUARD_BROKERS": ",".join(settings.brokers),
+        "LINEGUARD_PARTITIONS": str(settings.partitions),
+        "LINEGUARD_CLOCK": "event",
+        "LINEGUARD_WEB_PORT": str(port),
+        "LINEGUARD_DATA_DIR": str(workdir / "data"),
+        "LINEGUARD_SESSION_TIMEOUT_SECONDS": "6",
+        "LINEGUARD_LOG_LEVEL": "WARNING",
+    }
+    log = (workdir / "worker.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "worker"], env=env, cwd=REPO, stdout=log, stderr=log
+    )
+    url = f"http://127.0.0.1:{port}"
+    checker = AIOKafkaConsumer(bootstrap_servers=settings.brokers, group_id=settings.group_id)
+    try:
+        while not _ready(url):
+            if process.poll() is not None:
+                raise SystemExit(f"the worker exited: see {workdir / 'worker.log'}")
+            await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        await checker.start()
+        while await committed_total(settings, checker) < total:
+            await asyncio.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        with urllib.request.urlopen(url + "/metrics") as response:
+            metrics = _metrics(response.read().decode())
+        return elapsed, metrics
+    finally:
+        await checker.stop()
+        process.terminate()
+        process.wait(30)
+        log.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _metrics(text: str) -> dict[str, float]:
+    wanted = ("lineguard_decisions_total", "lineguard_flags_total", "lineguard_duplicates_total")
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(wanted):
+            name, _, value = line.rpartition(" ")
+            key = name.split("{")[0]
+            values[key] = values.get(key, 0.0) + float(value)
+        elif line.startswith("lineguard_batch_duration_seconds_count"):
+            values["batches"] = float(line.rpartition(" ")[2])
+    return values
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    config = SimulationConfig(users=args.users, days=args.days, seed=args.seed)
+    with tempfile.TemporaryDirectory(prefix="lineguard-bench-") as directory:
+        async with EmbeddedBroker() as broker:
+            settings = Settings(brokers=[broker.bootstrap], partitions=args.partitions)
+            await prepare_topics(settings)
+            started = time.perf_counter()
+            total = await preload(settings, config)
+            produce_seconds = time.perf_counter() - started
+            raw_seconds = await raw_loop(settings, total)
+            worker_seconds, metrics = await worker_run(settings, total, Path(directory))
+    return {
+        "events": total,
+        "users": args.users,
+        "partitions": args.partitions,
+        "produce_events_per_s": round(total / produce_seconds),
+        "raw_consume_decode_events_per_s": round(total / raw_seconds),
+        "worker_end_to_end_events_per_s": round(total / worker_seconds),
+        "worker_seconds": round(worker_seconds, 2),
+        **{name: int(value) for name, value in metrics.items()},
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=200)
+    parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--seed", type=int, default=1)
+    result = asyncio.run(main(parser.parse_args()))
+    print(json.dumps(result, indent=2))
