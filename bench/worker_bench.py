@@ -96,7 +96,9 @@ async def committed_total(settings: Settings, consumer: AIOKafkaConsumer) -> int
     return total
 
 
-async def worker_run(settings: Settings, total: int, workdir: Path) -> tuple[float, dict[str, float]]:
+async def worker_run(
+    settings: Settings, total: int, workdir: Path
+) -> tuple[float, dict[str, float]]:
     """Seconds from the worker's readiness to all its input offsets committed."""
     port = free_port()
     env = {

@@ -114,8 +114,15 @@ class EmbeddedBroker:
         command += ["--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
         env = {**os.environ, "RUST_LOG": self.log_level}
         self._log = tempfile.TemporaryFile(prefix="tansu-")  # noqa: SIM115 (lives with the process)
+        # Its own session: a Ctrl-C in the terminal reaches the owner, which stops the
+        # broker after the clients that still need it.
         self._process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, env=env
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=self._log,
+            env=env,
+            start_new_session=True,
         )
 
     def check(self) -> bool:

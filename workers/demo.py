@@ -1,0 +1,336 @@
+"""``lineguard demo``: embedded broker, the worker and simulated traffic; decisions on screen.
+
+Starts the embedded broker, creates the topics, starts ``lineguard worker`` (event clock),
+streams a labelled population of simulated borrowers (ordinary ones and every risky
+behaviour of the policy, plus a few malformed records) into the input topics, prints each
+decision as it arrives with a progress line, then a summary table. Ctrl-C stops the
+traffic, then the worker (which commits), then the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from workers.broker import EmbeddedBroker, free_port
+from workers.errors import LineguardError
+
+_BAD_VALUES = (b"{not json", b'{"type": "teleport", "event_id": "x", "user_id": "u"}')
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--users", type=int, default=2000, help="simulated users (default 2000)")
+    parser.add_argument("--days", type=int, default=180, help="simulated span in days")
+    parser.add_argument("--rate", type=float, default=25_000, help="events/s offered to Kafka")
+    parser.add_argument("--duration", type=float, help="stop offering traffic after N seconds")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--web-port", type=int, default=0, help="worker web port (0: a free one)")
+    parser.add_argument("--bad-every", type=int, default=2000, help="one malformed record per N")
+    parser.add_argument("--show", type=int, default=40, help="decisions printed one per line")
+    parser.add_argument("--keep", action="store_true", help="keep running until Ctrl-C")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(Demo(args, sys.stdout).run())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\nstopped.", file=sys.stderr)
+        return 130
+    except LineguardError as exc:
+        print(f"lineguard demo: {exc}", file=sys.stderr)
+        return 1
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.tty = out.isatty()
+        self.labels: dict[str, str] = {}
+        self.decisions: Counter[tuple[str, str]] = Counter()
+        self.dead_letters: Counter[str] = Counter()
+        self.flags = 0
+        self.shown = 0
+        self.sent = 0
+        self.processed = 0.0
+        self.example_user: str | None = None
+        self.timeline: list[tuple[float, float]] = []
+
+    async def run(self) -> int:
+        from workers.settings import Settings
+        from workers.sim.generator import SimulationConfig, generate_records
+
+        # SIGTERM stops the demo like Ctrl-C does: the worker, then the broker.
+        main = asyncio.current_task()
+        assert main is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
+        args = self.args
+        config = SimulationConfig(users=args.users, days=args.days, seed=args.seed)
+        records = list(
+            self._with_bad_records(
+                generate_records(
+                    config, on_label=lambda lab: self._label(lab.user_id, lab.archetype)
+                )
+            )
+        )
+        with tempfile.TemporaryDirectory(prefix="lineguard-demo-") as directory:
+            async with EmbeddedBroker() as broker:
+                settings = Settings(brokers=[broker.bootstrap], partitions=args.partitions)
+                worker = WorkerProcess(settings, Path(directory), args.web_port or free_port())
+                try:
+                    return await self._stream(settings, broker, worker, records)
+                finally:
+                    await asyncio.to_thread(worker.stop)
+
+    def _label(self, user_id: str, archetype: str) -> None:
+        self.labels[user_id] = archetype
+
+    def _with_bad_records(self, records: Iterator[Any]) -> Iterator[Any]:
+        every = self.args.bad_every
+        for index, record in enumerate(records, start=1):
+            yield record
+            if every > 0 and index % every == 0:
+                yield type(record)(
+                    record.event_type, record.user_id, _BAD_VALUES[index // every % 2]
+                )
+
+    async def _stream(
+        self, settings: Any, broker: EmbeddedBroker, worker: WorkerProcess, records: list[Any]
+    ) -> int:
+        from workers.sim.producer import offer
+        from workers.stream.clients import prepare_topics
+
+        await prepare_topics(settings)
+        worker.start()
+        await worker.wait_ready()
+        self._say(
+            f"lineguard demo: broker {broker.bootstrap}, {settings.partitions} partitions, "
+            f"event clock\n  metrics: {worker.url}/metrics\n"
+            f"  status:  {worker.url}/users/{{user_id}}\n"
+            f"  streaming {len(records):,} records of {self.args.users:,} simulated users "
+            f"({self.args.days} days) at {self.args.rate:,.0f}/s\n"
+        )
+        reader = asyncio.create_task(self._read_outputs(settings))
+        watcher = asyncio.create_task(self._watch(worker))
+        started = time.monotonic()
+        try:
+            await offer(self._counted(records), settings, self.args.rate)
+            await self._settle(worker)
+        finally:
+            watcher.cancel()
+            await asyncio.sleep(0.5)
+            reader.cancel()
+        self._summary(time.monotonic() - started, worker)
+        if self.args.keep:
+            self._say("running until Ctrl-C...\n")
+            await asyncio.Event().wait()
+        return 0
+
+    def _counted(self, records: list[Any]) -> Iterator[Any]:
+        """Counts records as the producer takes them; ends early after ``--duration``."""
+        deadline = time.monotonic() + (self.args.duration or float("inf"))
+        for record in records:
+            if time.monotonic() >= deadline:
+                return
+            self.sent += 1
+            yield record
+
+    async def _settle(self, worker: WorkerProcess) -> None:
+        """Wait until the worker has consumed everything sent and gone quiet."""
+        produced = self.sent
+        quiet_since, batches = time.monotonic(), -1.0
+        while True:
+            metrics = await worker.metrics()
+            now = time.monotonic()
+            if metrics.get("batches", 0) != batches:
+                batches, quiet_since = metrics.get("batches", 0), now
+            caught_up = metrics.get("consumed", 0) >= produced
+            if (caught_up and now - quiet_since > 1.0) or now - quiet_since > 15.0:
+                return
+            await asyncio.sleep(0.25)
+
+    async def _watch(self, worker: WorkerProcess) -> None:
+        while True:
+            metrics = await worker.metrics()
+            self.processed = metrics.get("consumed", 0.0)
+            self.timeline.append((time.monotonic(), self.processed))
+            self._progress()
+            await asyncio.sleep(0.5)
+
+    async def _read_outputs(self, settings: Any) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        topics = settings.topics
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.brokers)
+        await consumer.start()
+        try:
+            tps = [
+                TopicPartition(topic, p)
+                for topic in (topics.decisions, topics.flags, topics.dead_letter)
+                for p in range(settings.partitions)
+            ]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            while True:
+                batch = await consumer.getmany(timeout_ms=200)
+                for tp, items in batch.items():
+                    for record in items:
+                        if tp.topic == topics.decisions:
+                            self._decision(orjson.loads(record.value))
+                        elif tp.topic == topics.flags:
+                            self.flags += 1
+                        else:
+                            kind = dict(record.headers).get("error_kind", b"?").decode()
+                            self.dead_letters[kind] += 1
+        finally:
+            await consumer.stop()
+
+    def _decision(self, decision: dict[str, Any]) -> None:
+        codes = [reason["code"] for reason in decision["reasons"]] or ["-"]
+        for code in codes:
+            self.decisions[(decision["decision"], code)] += 1
+        user_id = decision["user_id"]
+        self.example_user = self.example_user or user_id
+        if self.shown < self.args.show:
+            self.shown += 1
+            verb = "CLOSE  " if decision["decision"] == "close_line" else "RESTORE"
+            simulated = self.labels.get(user_id, "?")
+            self._say(
+                f"  {decision['decided_at'][:16]}  {verb}  {user_id:<12} "
+                f"{', '.join(codes):<28} (simulated: {simulated})\n"
+            )
+        elif self.shown == self.args.show:
+            self.shown += 1
+            self._say("  ... further decisions are counted in the summary\n")
+
+    def _progress(self) -> None:
+        decisions = sum(self.decisions.values())
+        line = (
+            f"sent {self.sent:,} | processed {self.processed:,.0f} | decisions {decisions:,}"
+            f" | flags {self.flags:,} | dead letters {sum(self.dead_letters.values()):,}"
+        )
+        if self.tty:
+            self.out.write("\r\x1b[2K" + line)
+            self.out.flush()
+        else:
+            self.out.write(line + "\n")
+
+    def _say(self, text: str, progress: bool = True) -> None:
+        if self.tty:
+            self.out.write("\r\x1b[2K")
+        self.out.write(text)
+        if self.tty and progress:
+            self._progress()  # keep the progress line under the newest decision
+        self.out.flush()
+
+    def _summary(self, elapsed: float, worker: WorkerProcess) -> None:
+        busy = [(t, n) for t, n in self.timeline if n > 0]
+        span = busy[-1][0] - busy[0][0] if len(busy) > 1 else 0.0
+        rate = (busy[-1][1] - busy[0][1]) / span if span > 0 else 0.0
+        rows = [("records sent", f"{self.sent:,}"), ("records processed", f"{self.processed:,.0f}")]
+        rows += [("flags", f"{self.flags:,}")]
+        for (kind, code), count in sorted(self.decisions.items()):
+            rows.append((f"{kind} {code}", f"{count:,}"))
+        for kind, count in sorted(self.dead_letters.items()):
+            rows.append((f"dead letters {kind}", f"{count:,}"))
+        rows += [
+            ("events/s processed by the worker", f"{rate:,.0f}"),
+            ("wall time (s)", f"{elapsed:.1f}"),
+        ]
+        width = max(len(name) for name, _ in rows)
+        table = "\n".join(f"  {name:<{width}}  {value:>10}" for name, value in rows)
+        example = self.example_user or "u00000001"
+        self._say(
+            f"\n\nsummary\n{table}\n\n  metrics: {worker.url}/metrics\n"
+            f"  status:  {worker.url}/users/{example}\n",
+            progress=False,
+        )
+
+
+class WorkerProcess:
+    """``lineguard worker`` in its own session, stopped with SIGTERM (it commits first)."""
+
+    def __init__(self, settings: Any, directory: Path, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = directory / "worker.log"
+        self.env = {
+            **os.environ,
+            "LINEGUARD_BROKERS": ",".join(settings.brokers),
+            "LINEGUARD_PARTITIONS": str(settings.partitions),
+            "LINEGUARD_CLOCK": "event",
+            "LINEGUARD_STORE": "memory",
+            "LINEGUARD_WEB_PORT": str(port),
+            "LINEGUARD_DATA_DIR": str(directory / "data"),
+            "LINEGUARD_SESSION_TIMEOUT_SECONDS": "3",
+            "LINEGUARD_HEARTBEAT_INTERVAL_SECONDS": "0.5",
+            "LINEGUARD_LOG_FORMAT": "json",
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "worker"],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(self._get, "/readyz"):
+            if self.process is None or self.process.poll() is not None:
+                raise LineguardError(f"the worker exited:\n{self._log_tail()}")
+            if time.monotonic() > deadline:
+                raise LineguardError(f"the worker was not ready in {timeout:.0f} s")
+            await asyncio.sleep(0.1)
+
+    async def metrics(self) -> dict[str, float]:
+        """Consumed records (events and dead letters) and batches, from ``/metrics``."""
+        text = await asyncio.to_thread(self._get, "/metrics")
+        values = {"consumed": 0.0, "batches": 0.0}
+        for line in (text or "").splitlines():
+            if line.startswith(("lineguard_events_consumed_total", "lineguard_dead_letters_total")):
+                values["consumed"] += float(line.rpartition(" ")[2])
+            elif line.startswith("lineguard_batch_duration_seconds_count"):
+                values["batches"] = float(line.rpartition(" ")[2])
+        return values
+
+    def _get(self, path: str) -> str | None:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=2) as response:
+                return str(response.read().decode())
+        except OSError:
+            return None
+
+    def _log_tail(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-2000:]
+        return ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
