@@ -161,3 +161,24 @@ async def test_stream_decisions_equal_replay_on_the_same_events(
         )
     )
     assert Counter(f["flag_id"] for f in flags) == Counter(f.flag_id for f in expected.flags)
+
+
+async def test_the_wall_clock_timer_fires_deadlines_without_new_events(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    from datetime import UTC, datetime
+
+    workers(clock="wall").start().wait_ready()
+    # First seen 90 days minus a few seconds ago: inactivity is due a few seconds from now.
+    first_seen = datetime.now(UTC) - timedelta(days=90) + timedelta(seconds=4)
+    await produce(broker.bootstrap, [event("login", "wall-idle", first_seen, device_id="d1")])
+    decisions = decoded(
+        await read_topic(broker.bootstrap, TOPICS.decisions, lambda records: len(records) >= 1)
+    )
+    assert [(d["user_id"], d["reasons"][0]["code"]) for d in decisions] == [
+        ("wall-idle", "INACTIVITY")
+    ]
+    assert decisions[0]["trigger_event_id"] is None
+    assert decisions[0]["decided_at"] == (first_seen + timedelta(days=90)).isoformat().replace(
+        "+00:00", "Z"
+    )

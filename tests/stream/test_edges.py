@@ -1,0 +1,215 @@
+"""The worker's edges without a broker: settings, codec, metrics, time order, assignment, stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from pydantic import ValidationError
+
+from schemas.events import EVENT_ADAPTER, Event, event_to_json
+from workers.codec import Rejected, dead_letter_headers, decode, read_dead_letter
+from workers.metrics import Metrics
+from workers.settings import Settings
+from workers.stream.assignor import plan
+from workers.stream.ordering import TimeOrder
+from workers.stream.routing import partition_for
+from workers.stream.store import MemoryStore, RocksStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def login(user_id: str, minutes: int, event_id: str = "") -> Event:
+    return EVENT_ADAPTER.validate_python(
+        {
+            "type": "login",
+            "event_id": event_id or f"{user_id}-{minutes}",
+            "user_id": user_id,
+            "occurred_at": (T0 + timedelta(minutes=minutes)).isoformat(),
+            "device_id": "d1",
+        }
+    )
+
+
+# -- settings ---------------------------------------------------------------------------
+
+
+def test_settings_read_nested_env_and_hide_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEGUARD_BROKERS", "a:9092, b:9093")
+    monkeypatch.setenv("LINEGUARD_TOPICS__DECISIONS", "risk.decisions")
+    monkeypatch.setenv("LINEGUARD_SECURITY__PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("LINEGUARD_SECURITY__SASL_USERNAME", "svc")
+    monkeypatch.setenv("LINEGUARD_SECURITY__SASL_PASSWORD", "hunter2")
+    settings = Settings()
+    assert settings.brokers == ["a:9092", "b:9093"]
+    assert settings.topics.decisions == "risk.decisions"
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.summary())
+    assert settings.security.sasl_password is not None
+    assert settings.security.sasl_password.get_secret_value() == "hunter2"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"LINEGUARD_SECURITY__PROTOCOL": "SASL_SSL"},  # no credentials
+        {"LINEGUARD_TOPICS__FLAGS": "lineguard.decisions"},  # two roles, one topic
+        {"LINEGUARD_HEARTBEAT_INTERVAL_SECONDS": "5", "LINEGUARD_SESSION_TIMEOUT_SECONDS": "6"},
+        {"LINEGUARD_STORE": "postgres"},
+    ],
+)
+def test_settings_reject_unusable_combinations(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError):
+        Settings()
+
+
+# -- codec ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "key", "topic_type", "kind"),
+    [
+        (None, b"u1", "login", "not_json"),
+        (b"{nope", b"u1", "login", "not_json"),
+        (b"[1, 2]", b"u1", "login", "invalid_contract"),
+        (b'{"type": "warp", "event_id": "e", "user_id": "u1"}', b"u1", "login", "unknown_type"),
+        (event_to_json(login("u1", 0)), b"u1", "transaction", "wrong_topic"),
+        (event_to_json(login("u1", 0)), b"u2", "login", "invalid_contract"),
+        (event_to_json(login("u1", 0)), None, "login", "invalid_contract"),
+    ],
+)
+def test_bad_records_are_rejected_with_their_kind(
+    value: bytes | None, key: bytes | None, topic_type: str, kind: str
+) -> None:
+    result = decode(value, key, topic_type)
+    assert isinstance(result, Rejected)
+    assert result.error_kind == kind
+    assert result.error
+
+
+def test_a_good_record_decodes_and_dead_letter_headers_round_trip() -> None:
+    event = login("u1", 0)
+    assert decode(event_to_json(event), b"u1", "login") == event
+    headers = dead_letter_headers(Rejected("wrong_topic", "why"), "lineguard.login", 3, 42)
+    letter = read_dead_letter(headers)
+    assert (letter.error_kind, letter.error, letter.source_topic) == (
+        "wrong_topic",
+        "why",
+        "lineguard.login",
+    )
+    assert (letter.source_partition, letter.source_offset) == (3, 42)
+
+
+# -- metrics ----------------------------------------------------------------------------
+
+
+def test_metric_names_are_the_published_ones_and_carry_no_user_id() -> None:
+    metrics = Metrics(CollectorRegistry())
+    metrics.set_build("1.0", "p1")
+    metrics.decision("close_line", "CASH_OUT").inc()
+    metrics.flag("OVERDUE").inc()
+    metrics.dead_letter("not_json").inc()
+    metrics.partition(0)[0].set(1.0)
+    metrics.consumed_by_type["login"].inc()
+    text = generate_latest(metrics.registry).decode()
+    for name in (
+        "lineguard_events_consumed_total",
+        "lineguard_decisions_total",
+        "lineguard_flags_total",
+        "lineguard_dead_letters_total",
+        "lineguard_duplicates_total",
+        "lineguard_event_to_decision_latency_seconds",
+        "lineguard_partition_event_time_lag_seconds",
+        "lineguard_consumer_lag_messages",
+        "lineguard_deadline_index_size",
+        "lineguard_users_in_store",
+        "lineguard_changelog_restore_seconds",
+        "lineguard_rebalances_total",
+        "lineguard_batch_duration_seconds",
+        "lineguard_ready",
+        "lineguard_build_info",
+    ):
+        assert f"\n{name}" in text, name
+    assert "user" not in {
+        label for m in metrics.registry.collect() for s in m.samples for label in s.labels
+    }
+    assert metrics.decision("close_line", "CASH_OUT") is metrics.decision("close_line", "CASH_OUT")
+    metrics.forget_partition(0)
+    assert 'partition="0"' not in generate_latest(metrics.registry).decode()
+
+
+# -- time order -------------------------------------------------------------------------
+
+
+def test_events_are_released_in_time_order_once_every_busy_input_has_caught_up() -> None:
+    order = TimeOrder(["logins", "payments"])
+    order.add("logins", 0, login("a", 10), 0.0)
+    order.add("logins", 1, login("b", 30), 0.0)
+    assert order.release(lambda topic: False) == []  # payments unread: wait
+    order.add("payments", 0, login("c", 20), 0.0)
+    released = order.release(lambda topic: False)
+    assert [h.event.user_id for h in released] == ["a", "c"]  # up to min(30, 20)
+    assert order.commit_offsets() == {"logins": 1, "payments": 1}
+    released = order.release(lambda topic: topic == "payments")
+    assert [h.event.user_id for h in released] == ["b"]
+    assert order.commit_offsets() == {"logins": 2, "payments": 1}
+
+
+def test_a_caught_up_input_does_not_hold_the_others_and_skips_move_offsets() -> None:
+    order = TimeOrder(["logins", "payments"])
+    order.skip("payments", 6)
+    order.add("logins", 4, login("a", 5), 0.0)
+    assert [h.offset for h in order.release(lambda topic: topic == "payments")] == [4]
+    assert order.commit_offsets() == {"logins": 5, "payments": 7}
+    order.add("logins", 5, login("b", 6), 0.0)
+    order.clear()
+    assert len(order) == 0 and order.commit_offsets() == {}
+
+
+# -- assignment and routing ---------------------------------------------------------------
+
+
+def test_assignment_is_balanced_and_keeps_partitions_where_they_were() -> None:
+    assert plan([0, 1, 2, 3], {"a": [], "b": []}) == {"a": [0, 2], "b": [1, 3]}
+    assert plan([0, 1, 2, 3], {"a": [0, 1, 2, 3], "b": []}) == {"a": [0, 1], "b": [2, 3]}
+    three = plan(list(range(4)), {"a": [0, 1], "b": [2, 3], "c": []})
+    assert sorted(len(n) for n in three.values()) == [1, 1, 2]
+    assert three["a"][0] == 0 and three["b"][0] == 2
+    assert plan([0, 1], {"only": [5]}) == {"only": [0, 1]}
+
+
+def test_partition_for_matches_the_kafka_default_partitioner() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+
+    partitions = list(range(6))
+    for user_id in ("alice", "u00000042", "日本"):
+        expected = DefaultPartitioner()(user_id.encode(), partitions, partitions)
+        assert partition_for(user_id, 6) == expected
+
+
+# -- stores -----------------------------------------------------------------------------
+
+
+def test_the_rocksdb_store_keeps_users_and_the_changelog_offset(tmp_path: Path) -> None:
+    store = RocksStore(tmp_path, 2)
+    assert store.changelog_offset == 0 and list(store.items()) == []
+    store.write({"alice": b"\x01", "bob": b"\x02"}, 10)
+    store.write({"alice": b"\x03"}, 7)  # an older offset never moves it back
+    store.close()
+    reopened = RocksStore(tmp_path, 2)
+    assert dict(reopened.items()) == {"alice": b"\x03", "bob": b"\x02"}
+    assert reopened.changelog_offset == 10
+    reopened.close()
+    RocksStore.destroy(tmp_path, 2)
+    assert RocksStore(tmp_path, 2).changelog_offset == 0
+
+
+def test_the_memory_store_only_tracks_the_offset() -> None:
+    store = MemoryStore(0)
+    store.write({"alice": b"\x01"}, 3)
+    assert store.changelog_offset == 3 and list(store.items()) == []
