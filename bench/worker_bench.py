@@ -161,8 +161,11 @@ def _metrics(text: str) -> dict[str, float]:
 async def main(args: argparse.Namespace) -> dict[str, object]:
     config = SimulationConfig(users=args.users, days=args.days, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="lineguard-bench-") as directory:
-        async with EmbeddedBroker() as broker:
-            settings = Settings(brokers=[broker.bootstrap], partitions=args.partitions)
+        base = Settings()  # LINEGUARD_TANSU_BINARY and the topic names apply here too
+        async with EmbeddedBroker(binary=base.tansu_binary) as broker:
+            settings = base.model_copy(
+                update={"brokers": [broker.bootstrap], "partitions": args.partitions}
+            )
             await prepare_topics(settings)
             started = time.perf_counter()
             total = await preload(settings, config)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
+from pydantic import ValidationError
 
 from workers.broker import EmbeddedBroker, free_port
 from workers.errors import LineguardError
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     except LineguardError as exc:
         print(f"lineguard demo: {exc}", file=sys.stderr)
         return 1
+    except ValidationError as exc:
+        print(f"lineguard demo: invalid settings or options:\n{exc}", file=sys.stderr)
+        return 2
 
 
 class Demo:
@@ -88,8 +92,11 @@ class Demo:
             )
         )
         with tempfile.TemporaryDirectory(prefix="lineguard-demo-") as directory:
-            async with EmbeddedBroker() as broker:
-                settings = Settings(brokers=[broker.bootstrap], partitions=args.partitions)
+            base = Settings()  # LINEGUARD_TANSU_BINARY and the topic names apply here too
+            async with EmbeddedBroker(binary=base.tansu_binary) as broker:
+                settings = base.model_copy(
+                    update={"brokers": [broker.bootstrap], "partitions": args.partitions}
+                )
                 worker = WorkerProcess(settings, Path(directory), args.web_port or free_port())
                 try:
                     return await self._stream(settings, broker, worker, records)
