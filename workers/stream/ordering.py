@@ -11,7 +11,7 @@ position has reached its high watermark does not hold the others back.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +32,7 @@ class Held:
     offset: int
     event: Event
     received: float
+    released: bool = False
 
 
 class TimeOrder:
@@ -40,6 +41,7 @@ class TimeOrder:
     def __init__(self, topics: Iterable[str]) -> None:
         self.topics = tuple(topics)
         self._held: list[Held] = []
+        self._by_topic: dict[str, deque[Held]] = {topic: deque() for topic in self.topics}
         self._seen_up_to: dict[str, datetime] = {}
         self._next_offset: dict[str, int] = {}
         self._held_per_topic: Counter[str] = Counter()
@@ -51,7 +53,9 @@ class TimeOrder:
     def add(self, topic: str, offset: int, event: Event, received: float) -> None:
         """Hold a decoded event until ``release`` says its time has come."""
         self._sequence += 1
-        self._held.append(Held(event.occurred_at, self._sequence, topic, offset, event, received))
+        held = Held(event.occurred_at, self._sequence, topic, offset, event, received)
+        self._held.append(held)
+        self._by_topic[topic].append(held)
         self._held_per_topic[topic] += 1
         seen = self._seen_up_to.get(topic)
         if seen is None or event.occurred_at > seen:
@@ -88,6 +92,8 @@ class TimeOrder:
             self._held = [held for held in self._held if held.occurred_at > horizon]
             for held in ready:
                 self._held_per_topic[held.topic] -= 1
+        for held in ready:
+            held.released = True
         ready.sort(key=_ORDER)
         return ready
 
@@ -97,11 +103,11 @@ class TimeOrder:
     def commit_offsets(self) -> dict[str, int]:
         """Per topic, the offset to resume from: the oldest held record, else the next one."""
         offsets = dict(self._next_offset)
-        oldest: dict[str, int] = {}
-        for held in self._held:
-            if held.offset < oldest.get(held.topic, held.offset + 1):
-                oldest[held.topic] = held.offset
-        offsets.update(oldest)
+        for topic, queue in self._by_topic.items():
+            while queue and queue[0].released:
+                queue.popleft()
+            if queue:
+                offsets[topic] = queue[0].offset
         return offsets
 
     def next_offset(self, topic: str) -> int | None:
@@ -111,6 +117,8 @@ class TimeOrder:
     def clear(self) -> None:
         """Forget held events and positions (on revocation: they are re-read from commits)."""
         self._held.clear()
+        for queue in self._by_topic.values():
+            queue.clear()
         self._held_per_topic.clear()
         self._seen_up_to.clear()
         self._next_offset.clear()

@@ -42,6 +42,10 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+async def _with_count(future: Any) -> tuple[Any, int]:
+    return await future, 1
+
+
 @dataclass
 class Partition:
     """Everything this worker holds for one partition number."""
@@ -179,16 +183,39 @@ class Processor:
         for part in self.partitions.values():
             dirty = part.engine.take_dirty()
             if dirty:
-                futures = [
-                    await send(
-                        self.topics.changelog, blob, key=user_id.encode(), partition=part.number
-                    )
-                    for user_id, blob in dirty.items()
-                ]
-                changelog.append((part, dirty, futures))
+                changelog.append((part, dirty, await self._send_changelog(part.number, dirty)))
         for part, dirty, futures in changelog:
             acks = await asyncio.gather(*futures)
-            part.store.write(dirty, max(ack.offset for ack in acks) + 1)
+            part.store.write(dirty, max(ack.offset + count for ack, count in acks))
+
+    async def _send_changelog(self, number: int, dirty: dict[str, bytes]) -> list[Any]:
+        """One record per changed user, built straight into record batches (one send per
+        batch, not per record); each future yields (first record's metadata, count)."""
+        producer, topic = self.producer, self.topics.changelog
+        futures: list[Any] = []
+
+        async def ship(batch: Any, count: int) -> tuple[Any, int]:
+            sent = await producer.send_batch(batch, topic, partition=number)
+            return await sent, count
+
+        batch, count = producer.create_batch(), 0
+        for user_id, blob in dirty.items():
+            key = user_id.encode()
+            if batch.append(key=key, value=blob, timestamp=None) is not None:
+                count += 1
+                continue
+            if count:  # full: ship it and start the next one
+                futures.append(asyncio.ensure_future(ship(batch, count)))
+                batch, count = producer.create_batch(), 0
+                if batch.append(key=key, value=blob, timestamp=None) is not None:
+                    count += 1
+                    continue
+            # A record larger than a whole batch goes on its own.
+            single = await producer.send(topic, blob, key=key, partition=number)
+            futures.append(asyncio.ensure_future(_with_count(single)))
+        if count:
+            futures.append(asyncio.ensure_future(ship(batch, count)))
+        return futures
 
     def _count_outputs(
         self,
