@@ -8,18 +8,17 @@ Stable API (the demo and load tools use it)::
     for label in labels(config): ...              # what each user should trigger
 
 Each user is built from its own random stream (``seed`` and the user's index), so a user's
-history does not depend on the population size or on the other users. Users are built in
-batches; each batch is sorted by time and, for populations larger than one batch, spilled
-to a temporary file; the files are then merged. Memory stays bounded by one batch
-whatever the population, and the temporary files are removed when the iterator ends.
+history does not depend on the population size or on the other users. A population of
+one batch (4,096 users) is sorted in memory; a larger one is built batch by batch, each
+batch's events appended to temporary files by day (or group of days), which are then
+sorted and emitted one at a time: memory holds one batch or one day of events, whatever
+the population, and the files are removed when the iterator ends.
 """
 
 from __future__ import annotations
 
-import heapq
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
@@ -127,6 +126,7 @@ _TYPE_CODES = {name: bytes([65 + index]) for index, name in enumerate(EVENT_TYPE
 _TYPE_NAMES = {code[0]: name for name, code in _TYPE_CODES.items()}
 _KEY_WIDTH = 11 + 8 + 5
 BATCH_USERS = 4_096
+MAX_BUCKETS = 256
 
 
 class _Stamper:
@@ -199,36 +199,41 @@ def timeline_events(timeline: Timeline) -> list[Event]:
     ]
 
 
-def _sorted_batches(
-    config: SimulationConfig, on_label: Callable[[Label], None] | None, batch_users: int
-) -> Iterator[list[bytes]]:
-    """Lines ``key + type code + JSON + newline``, each batch sorted by (time, user, order)."""
+def _batches(
+    config: SimulationConfig,
+    on_label: Callable[[Label], None] | None,
+    batch_users: int,
+    bucket_seconds: int,
+) -> Iterator[dict[int, list[bytes]]]:
+    """Per batch of users, lines ``key + type code + JSON`` grouped by time bucket.
+
+    The key (occurred_at, user index, order within the user) sorts as bytes.
+    """
     stamp = _Stamper()
+    starts_at = epoch(config.start)
     duplicate_rate = config.duplicate_rate
-    batch: list[bytes] = []
+    buckets: dict[int, list[bytes]] = {}
     for index, timeline, outcome, archetype in _users(config):
         if on_label is not None:
             on_label(_label(timeline, outcome, archetype))
-        rng = timeline.rng
+        draw = timeline.rng.random
         for at, sequence, body in timeline.records:
             body["occurred_at"] = stamp(at)
-            line = b"%011d%08d%05d%s%s\n" % (
-                at,
-                index,
-                sequence,
-                _TYPE_CODES[str(body["type"])],
-                orjson.dumps(body),
-            )
-            batch.append(line)
-            if duplicate_rate and rng.random() < duplicate_rate:
-                batch.append(line)
+            line = b"%011d%08d%05d%s%s" % (
+                at, index, sequence, _TYPE_CODES[str(body["type"])], orjson.dumps(body),
+            )  # fmt: skip
+            bucket = (at - starts_at) // bucket_seconds
+            lines = buckets.get(bucket)
+            if lines is None:
+                lines = buckets[bucket] = []
+            lines.append(line)
+            if duplicate_rate and draw() < duplicate_rate:
+                lines.append(line)
         if (index + 1) % batch_users == 0:
-            batch.sort()
-            yield batch
-            batch = []
-    if batch:
-        batch.sort()
-        yield batch
+            yield buckets
+            buckets = {}
+    if buckets:
+        yield buckets
 
 
 def _ordered_lines(
@@ -237,19 +242,36 @@ def _ordered_lines(
     spill_dir: Path | None,
     batch_users: int,
 ) -> Iterator[bytes]:
+    """All lines in key order: sorted in memory for one batch, else spilled by time bucket.
+
+    Each batch appends its lines to one file per bucket of days; the files are then read,
+    sorted and emitted one bucket at a time, so memory holds one batch or one bucket.
+    """
     if config.users <= batch_users:
-        for batch in _sorted_batches(config, on_label, batch_users):
-            yield from batch
+        span = config.days * DAY
+        lines = [
+            line for batch in _batches(config, on_label, batch_users, span) for line in batch[0]
+        ]
+        lines.sort()
+        yield from lines
         return
-    with ExitStack() as stack:
-        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=spill_dir)))
-        runs = []
-        for number, batch in enumerate(_sorted_batches(config, on_label, batch_users)):
-            path = directory / f"run-{number:05d}"
-            path.write_bytes(b"".join(batch))
+    bucket_seconds = DAY * -(-config.days // MAX_BUCKETS)
+    with tempfile.TemporaryDirectory(dir=spill_dir) as name:
+        directory = Path(name)
+        filled: set[int] = set()
+        for batch in _batches(config, on_label, batch_users, bucket_seconds):
+            for bucket, lines in batch.items():
+                with (directory / f"{bucket:05d}").open("ab") as handle:
+                    handle.write(b"\n".join(lines) + b"\n")
+                filled.add(bucket)
             del batch
-            runs.append(stack.enter_context(path.open("rb", buffering=1 << 16)))
-        yield from heapq.merge(*runs)
+        for bucket in sorted(filled):
+            path = directory / f"{bucket:05d}"
+            lines = path.read_bytes().split(b"\n")
+            path.unlink()
+            lines.pop()  # after the last newline
+            lines.sort()
+            yield from lines
 
 
 def generate_records(
@@ -269,7 +291,7 @@ def generate_records(
         yield WireRecord(
             _TYPE_NAMES[line[_KEY_WIDTH]],
             f"{prefix}{line[11:19].decode()}",
-            line[_KEY_WIDTH + 1 : -1],
+            line[_KEY_WIDTH + 1 :],
         )
 
 

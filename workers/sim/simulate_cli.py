@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -201,10 +202,14 @@ def _simulate(config: SimulationConfig, args: argparse.Namespace) -> int:
         print(
             f"{config.users:,} users, {progress.events:,} events in {elapsed:,.1f}s "
             f"({progress.events / max(elapsed, 1e-9):,.0f} ev/s); span "
-            f"{config.start.isoformat()} .. {config.ends_at.isoformat()} (use it as --until)",
+            f"{_stamp(config.start)} .. {_stamp(config.ends_at)} (use the end as --until)",
             file=sys.stderr,
         )
     return 0
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _tee(records: Iterator[WireRecord], out: IO[bytes]) -> Iterator[WireRecord]:
