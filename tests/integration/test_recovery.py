@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -21,10 +22,12 @@ from tests.integration.harness import (
 )
 from tests.integration.scenarios import START, event
 from workers.broker import EmbeddedBroker
+from workers.core.engine import Engine
 from workers.core.policy import load_policy
 from workers.replay import replay_events
 from workers.sim.generator import SimulationConfig, generate
 from workers.stream.routing import partition_for
+from workers.stream.store import RocksStore
 
 pytestmark = pytest.mark.integration
 Workers = Callable[..., WorkerProcess]
@@ -188,3 +191,19 @@ async def test_killing_one_of_two_workers_hands_its_partitions_and_state_over(
     status, body = one.get(f"/users/{user_on_two}")
     assert (status, body["line_state"]) == (200, "closed")
     assert json.dumps(body["last_closure_reasons"]).count("DEVICE_SWITCHING") == 1
+
+
+async def test_a_store_ahead_of_a_fresh_changelog_is_discarded(
+    broker: EmbeddedBroker, workers: Workers, tmp_path: Path
+) -> None:
+    # A RocksDB store left by an earlier broker's log: it claims changelog offset 1000.
+    engine = Engine(load_policy(None))
+    engine.apply(event("login", "ghost", START, device_id="d1"))
+    stale = RocksStore(tmp_path / "worker-data" / "lineguard", partition_for("ghost", 4))
+    stale.write(engine.take_dirty(), 1000)
+    stale.close()
+
+    await create_topics(broker.bootstrap)
+    worker = workers(store="rocksdb").start().wait_ready()
+    assert "was replaced; discarding the local store" in worker.log_tail()
+    assert worker.get("/users/ghost")[0] == 404

@@ -28,9 +28,9 @@ async def read_to_end(
 ) -> dict[int, int]:
     """Feed ``on_records(partition, records)`` from each start offset to the high watermark.
 
-    ``consumer`` is a group-less ``AIOKafkaConsumer``; returns each partition's position
-    at the end. A position below its start means the log was replaced (the broker lost
-    it), and the caller must discard what it held.
+    ``consumer`` is a group-less ``AIOKafkaConsumer``; returns each partition's end (the
+    high watermark reached). An end below its start means the log was replaced (the
+    broker lost it), and the caller must discard what it held.
     """
     positions = {TopicPartition(topic, partition): start for partition, start in starts.items()}
     if not positions:
@@ -52,7 +52,8 @@ async def read_to_end(
                 continue
             position = await consumer.position(tp)
             if position >= highwater:
-                ends[tp.partition] = position
+                # A position past the high watermark: the log is shorter than the start.
+                ends[tp.partition] = min(position, highwater)
                 remaining.discard(tp)
         polls += 1
         if polls % 100 == 0:
