@@ -53,7 +53,13 @@ class Engine:
 
     def apply(self, event: Event) -> Step:
         at = to_us(event.occurred_at)
-        outputs = self._advance_to(at) if self._clock is None or at > self._clock else []
+        clock = self._clock
+        if clock is None or at > clock:
+            self._clock = clock = at
+            heap = self._heap
+            outputs = self._fire_due(at) if heap and heap[0][0] <= at else []
+        else:
+            outputs = []
         user_id = event.user_id
         state = self._users.get(user_id)
         if state is None:
@@ -66,7 +72,7 @@ class Engine:
         outputs.extend(produced)
         # A bill whose milestones already passed (or an out-of-order event) can leave
         # this user with deadlines at or before the clock: fire them now.
-        while state.next_deadline is not None and state.next_deadline <= (self._clock or at):
+        while state.next_deadline is not None and state.next_deadline <= clock:
             outputs.extend(fire_deadline(state, self._rules, user_id))
         if state.next_deadline is not None and state.next_deadline != before:
             self._push(state.next_deadline, user_id)
