@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
+from schemas.outputs import ReasonCode
 from workers.sim.behaviour import Profile, draw_profile, everyday, regular_loans
 from workers.sim.ordinary import choose_scenarios, ordinary
 from workers.sim.timeline import (
@@ -37,7 +38,7 @@ from workers.sim.timeline import (
 class Outcome:
     """What the default policy should do with this user by the end of the span."""
 
-    expected_reason: str | None
+    expected_reason: ReasonCode | None
     behaviour_started_at: int | None = None
     expect_restore: bool = False
     traits: tuple[str, ...] = ()
@@ -49,7 +50,7 @@ Build = Callable[[Timeline, int], Outcome]
 @dataclass(frozen=True, slots=True)
 class Archetype:
     name: str
-    reason: str | None
+    reason: ReasonCode | None
     min_days: int
     """The shortest span (days) in which the behaviour and its decision both fit."""
     build: Build
@@ -249,7 +250,7 @@ def build_restored(tl: Timeline, first_at: int) -> Outcome:
         moment = at_day(moment + rng.randint(4, 7) * DAY, rng)
         tl.login(moment, profile.primary_at(moment))
     regular_loans(tl, eligible_at + DAY, tl.ends_at)
-    reason = "SERIOUS_OVERDUE" if via_overdue else "LOW_CREDIT_SCORE"
+    reason: ReasonCode = "SERIOUS_OVERDUE" if via_overdue else "LOW_CREDIT_SCORE"
     trait = "via_overdue" if via_overdue else "via_low_score"
     return Outcome(reason, behaviour_at, expect_restore=eligible_at < tl.ends_at, traits=(trait,))
 
@@ -258,7 +259,7 @@ _LEAD_DAYS = 4
 """Before a behaviour: the first event (up to 2 days in), a day of ordinary life, a day of
 rounding to the daily cycle."""
 
-_REGISTRY: tuple[tuple[str, str | None, int, Build, str], ...] = (
+_REGISTRY: tuple[tuple[str, ReasonCode | None, int, Build, str], ...] = (
     # name, reason, days the behaviour and its decision need, build, description
     ("ordinary", None, -1, build_ordinary, "repays on time; noise and near misses"),
     ("quota_brusher", "SCORE_SWIPING", 20, build_quota_brusher,

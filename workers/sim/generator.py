@@ -28,6 +28,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.events import EVENT_ADAPTER, EVENT_TYPES, Event
+from schemas.outputs import ReasonCode
 from workers.sim.archetypes import ARCHETYPES, Archetype, Outcome
 from workers.sim.timeline import DAY, Timeline, epoch, to_date, to_datetime
 
@@ -108,7 +109,9 @@ class Label(BaseModel):
 
     user_id: str
     archetype: str
-    expected_reason: str | None = Field(description="Reason code of the first closure; None.")
+    expected_reason: ReasonCode | None = Field(
+        description="Reason code of the user's first closure under the default policy, or None."
+    )
     expect_restore: bool = False
     behaviour_started_at: datetime | None = None
     traits: tuple[str, ...] = Field(default=(), description="Variant and near misses staged.")
