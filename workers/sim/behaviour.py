@@ -45,6 +45,8 @@ class Profile:
     """Spans with no logins or shopping at all (a dormant month)."""
 
     def primary_at(self, at: int) -> str:
+        if len(self.devices) == 1:
+            return self.devices[0][1]
         index = bisect_right([since for since, _ in self.devices], at) - 1
         return self.devices[max(index, 0)][1]
 
@@ -63,7 +65,7 @@ def draw_profile(tl: Timeline, starts_at: int) -> Profile:
 
 
 def _inside(at: int, spans: list[Interval]) -> bool:
-    return any(start <= at <= end for start, end in spans)
+    return bool(spans) and any(start <= at <= end for start, end in spans)
 
 
 def _arrivals(rng: Random, start: int, end: int, per_day: float) -> list[int]:
