@@ -113,17 +113,19 @@ async def test_a_killed_worker_recovers_from_the_changelog_without_conflicting_d
 ) -> None:
     events = list(generate(SimulationConfig(users=800, days=200, seed=5)))
     expected = replay_events(events, load_policy(None))
+    first_part, second_part = events[: len(events) * 3 // 5], events[len(events) * 3 // 5 :]
     await create_topics(broker.bootstrap)
-    await produce(broker.bootstrap, events)
+    await produce(broker.bootstrap, first_part)
 
-    # Kill once a good part is decided (so offsets, outputs and changelog have moved on).
+    # Killed once a good part is decided: offsets, outputs and changelog have moved on,
+    # usually with a batch in flight. The rest arrives while it is down.
     first = workers().start().wait_ready()
-    total = len(expected.decisions)
-    wait_for(lambda: decided(first) >= total // 3, what="a third decided", timeout=90)
+    total = len([d for d in expected.decisions if d.decided_at <= first_part[-1].occurred_at])
+    wait_for(lambda: decided(first) >= total // 4, what="a quarter decided", timeout=90)
     first.kill()
     assert "worker stopped" not in first.log_tail()
+    await produce(broker.bootstrap, second_part)
     second = workers().start().wait_ready()
-    wait_for(lambda: consumed(second) >= 1, what="consuming after the restart")
 
     # Each partition's clock ends at its own last event, so only compare the decisions
     # replay made up to the earliest partition end (later ones depend on the final clock).
@@ -142,7 +144,7 @@ async def test_a_killed_worker_recovers_from_the_changelog_without_conflicting_d
     for decision in decisions:
         if decision["decision_id"] in wanted:
             assert decision == wanted[decision["decision_id"]].model_dump(mode="json")
-    assert consumed(second) < len(events)  # it resumed from committed offsets
+    assert 0 < consumed(second) < len(events)  # it resumed from committed offsets
     replay_ids = {d.decision_id for d in expected.decisions}
     assert {d["decision_id"] for d in decisions} <= replay_ids
 
