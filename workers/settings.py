@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     heartbeat_interval_seconds: float = Field(1.0, gt=0, le=60)
     max_batch_records: int = Field(5000, ge=1, le=1_000_000)
     tick_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    max_future_skew_seconds: float = Field(
+        300.0, ge=0, description="Wall clock: events further ahead of now are dead letters."
+    )
     max_pending_per_partition: int = Field(
         20_000, ge=100, description="Records held for time ordering before fetching pauses."
     )

@@ -171,7 +171,17 @@ async def test_the_wall_clock_timer_fires_deadlines_without_new_events(
     workers(clock="wall").start().wait_ready()
     # First seen 90 days minus a few seconds ago: inactivity is due a few seconds from now.
     first_seen = datetime.now(UTC) - timedelta(days=90) + timedelta(seconds=4)
-    await produce(broker.bootstrap, [event("login", "wall-idle", first_seen, device_id="d1")])
+    # An event from next year would drag the clock ahead and close every line: refused.
+    next_year = event(
+        "login", "time-traveller", datetime.now(UTC) + timedelta(days=365), device_id="d"
+    )
+    await produce(
+        broker.bootstrap,
+        [next_year, event("login", "wall-idle", first_seen, device_id="d1")],
+    )
+    letters = await read_topic(broker.bootstrap, TOPICS.dead_letter, lambda r: len(r) >= 1)
+    assert read_dead_letter(letters[0].headers).error_kind == "invalid_contract"
+    assert b"ahead of the worker's clock" in dict(letters[0].headers)["error"]
     decisions = decoded(
         await read_topic(broker.bootstrap, TOPICS.decisions, lambda records: len(records) >= 1)
     )

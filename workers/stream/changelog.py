@@ -1,4 +1,5 @@
-"""Reading a changelog partition back: from a start offset up to the Fetch high watermark.
+"""The changelog: writing changed users' state in record batches, and reading a partition
+back from a start offset up to the Fetch high watermark.
 
 The end is taken from the high watermark of Fetch responses, never from ListOffsets:
 the embedded broker under-reports ListOffsets(LATEST) whenever its newest batch holds
@@ -7,6 +8,7 @@ more than one record, which would stop a restore early and silently lose state.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -62,3 +64,38 @@ async def read_to_end(
             )
     consumer.assign([])
     return ends
+
+
+async def send_changelog(
+    producer: Any, topic: str, partition: int, dirty: dict[str, bytes]
+) -> list[asyncio.Future[tuple[Any, int]]]:
+    """Send one record per changed user, built straight into record batches (one send per
+    batch, not per record). Each future yields (metadata of the batch's first record, the
+    batch's record count), so the partition's new end is ``offset + count``."""
+    futures: list[asyncio.Future[tuple[Any, int]]] = []
+
+    async def ship(batch: Any, count: int) -> tuple[Any, int]:
+        sent = await producer.send_batch(batch, topic, partition=partition)
+        return await sent, count
+
+    async def single(future: Any) -> tuple[Any, int]:
+        return await future, 1
+
+    batch, count = producer.create_batch(), 0
+    for user_id, blob in dirty.items():
+        key = user_id.encode()
+        if batch.append(key=key, value=blob, timestamp=None) is not None:
+            count += 1
+            continue
+        if count:  # full: ship it and start the next one
+            futures.append(asyncio.ensure_future(ship(batch, count)))
+            batch, count = producer.create_batch(), 0
+            if batch.append(key=key, value=blob, timestamp=None) is not None:
+                count += 1
+                continue
+        # A record larger than a whole batch goes on its own.
+        sent = await producer.send(topic, blob, key=key, partition=partition)
+        futures.append(asyncio.ensure_future(single(sent)))
+    if count:
+        futures.append(asyncio.ensure_future(ship(batch, count)))
+    return futures

@@ -16,11 +16,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.outputs import Decision, Flag
 from workers.codec import Rejected, dead_letter_headers, decode, encode_output
@@ -28,7 +28,7 @@ from workers.core.engine import Engine
 from workers.core.policy import Policy
 from workers.metrics import Metrics
 from workers.settings import Settings
-from workers.stream.changelog import read_to_end
+from workers.stream.changelog import read_to_end, send_changelog
 from workers.stream.ordering import TimeOrder
 from workers.stream.store import PartitionStore, RocksStore, open_store
 
@@ -42,8 +42,12 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-async def _with_count(future: Any) -> tuple[Any, int]:
-    return await future, 1
+def _from_the_future(occurred_at: datetime, latest: datetime) -> Rejected:
+    return Rejected(
+        "invalid_contract",
+        f"occurred_at {occurred_at.isoformat()} is ahead of the worker's clock "
+        f"(latest accepted {latest.isoformat()})",
+    )
 
 
 @dataclass
@@ -103,6 +107,7 @@ class Processor:
         dead: list[tuple[Any, Rejected]] = []
         types: Counter[str] = Counter()
         count = 0
+        latest = self._latest_acceptable()
         for tp, records in batch.items():
             part = self.partitions.get(tp.partition)
             if part is None:
@@ -111,6 +116,8 @@ class Processor:
             count += len(records)
             for record in records:
                 result = decode(record.value, record.key, expected)
+                if latest and not isinstance(result, Rejected) and result.occurred_at > latest:
+                    result = _from_the_future(result.occurred_at, latest)
                 if isinstance(result, Rejected):
                     dead.append((record, result))
                     order.skip(topic, record.offset)
@@ -138,6 +145,13 @@ class Processor:
         self._apply_backpressure()
         return count
 
+    def _latest_acceptable(self) -> datetime | None:
+        """Under the wall clock, the latest ``occurred_at`` accepted: an event from the
+        future would drag the partition's clock ahead and fire every user's deadlines."""
+        if self.settings.clock != "wall":
+            return None
+        return self.clock() + timedelta(seconds=self.settings.max_future_skew_seconds)
+
     async def _caught_up(self, part: Partition) -> set[str]:
         """The input topics of ``part`` with no unread records (position at the high watermark)."""
         done: set[str] = set()
@@ -148,7 +162,10 @@ class Processor:
                 continue
             position = part.order.next_offset(topic)
             if position is None:
-                position = await self.consumer.position(tp)
+                try:
+                    position = await self.consumer.position(tp)
+                except IllegalStateError:
+                    continue  # no longer assigned: the rebalance listener is waiting
                 part.order.skip(topic, position - 1)
             if position >= highwater:
                 done.add(topic)
@@ -183,39 +200,13 @@ class Processor:
         for part in self.partitions.values():
             dirty = part.engine.take_dirty()
             if dirty:
-                changelog.append((part, dirty, await self._send_changelog(part.number, dirty)))
+                futures = await send_changelog(
+                    self.producer, self.topics.changelog, part.number, dirty
+                )
+                changelog.append((part, dirty, futures))
         for part, dirty, futures in changelog:
             acks = await asyncio.gather(*futures)
             part.store.write(dirty, max(ack.offset + count for ack, count in acks))
-
-    async def _send_changelog(self, number: int, dirty: dict[str, bytes]) -> list[Any]:
-        """One record per changed user, built straight into record batches (one send per
-        batch, not per record); each future yields (first record's metadata, count)."""
-        producer, topic = self.producer, self.topics.changelog
-        futures: list[Any] = []
-
-        async def ship(batch: Any, count: int) -> tuple[Any, int]:
-            sent = await producer.send_batch(batch, topic, partition=number)
-            return await sent, count
-
-        batch, count = producer.create_batch(), 0
-        for user_id, blob in dirty.items():
-            key = user_id.encode()
-            if batch.append(key=key, value=blob, timestamp=None) is not None:
-                count += 1
-                continue
-            if count:  # full: ship it and start the next one
-                futures.append(asyncio.ensure_future(ship(batch, count)))
-                batch, count = producer.create_batch(), 0
-                if batch.append(key=key, value=blob, timestamp=None) is not None:
-                    count += 1
-                    continue
-            # A record larger than a whole batch goes on its own.
-            single = await producer.send(topic, blob, key=key, partition=number)
-            futures.append(asyncio.ensure_future(_with_count(single)))
-        if count:
-            futures.append(asyncio.ensure_future(ship(batch, count)))
-        return futures
 
     def _count_outputs(
         self,
@@ -247,7 +238,7 @@ class Processor:
             return
         try:
             await self.consumer.commit(offsets)
-        except CommitFailedError as exc:
+        except (CommitFailedError, IllegalStateError) as exc:
             log.warning("offset commit refused during a rebalance: %s", exc)
             return
         self._committed.update(offsets)
