@@ -213,3 +213,21 @@ def test_the_memory_store_only_tracks_the_offset() -> None:
     store = MemoryStore(0)
     store.write({"alice": b"\x01"}, 3)
     assert store.changelog_offset == 3 and list(store.items()) == []
+
+
+def test_client_options_carry_sasl_credentials_only_into_the_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workers.stream.clients import connection_options
+
+    monkeypatch.setenv("LINEGUARD_SECURITY__PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("LINEGUARD_SECURITY__SASL_MECHANISM", "SCRAM-SHA-256")
+    monkeypatch.setenv("LINEGUARD_SECURITY__SASL_USERNAME", "svc")
+    monkeypatch.setenv("LINEGUARD_SECURITY__SASL_PASSWORD", "hunter2")
+    options = connection_options(Settings())
+    assert options["security_protocol"] == "SASL_PLAINTEXT"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert (options["sasl_plain_username"], options["sasl_plain_password"]) == ("svc", "hunter2")
+    assert "ssl_context" not in options
+    plain = connection_options(Settings(security={"protocol": "PLAINTEXT"}))
+    assert not {key for key in plain if key.startswith(("sasl", "ssl"))}
