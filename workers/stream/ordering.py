@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
+from typing import Any
 
 from schemas.events import Event
 
@@ -32,6 +33,8 @@ class Held:
     offset: int
     event: Event
     received: float
+    record: Any = None
+    """The consumer record it came from (for a dead letter if the core fails on it)."""
     released: bool = False
 
 
@@ -50,10 +53,12 @@ class TimeOrder:
     def __len__(self) -> int:
         return len(self._held)
 
-    def add(self, topic: str, offset: int, event: Event, received: float) -> None:
+    def add(
+        self, topic: str, offset: int, event: Event, received: float, record: Any = None
+    ) -> None:
         """Hold a decoded event until ``release`` says its time has come."""
         self._sequence += 1
-        held = Held(event.occurred_at, self._sequence, topic, offset, event, received)
+        held = Held(event.occurred_at, self._sequence, topic, offset, event, received, record)
         self._held.append(held)
         self._by_topic[topic].append(held)
         self._held_per_topic[topic] += 1

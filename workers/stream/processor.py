@@ -123,7 +123,7 @@ class Processor:
                     order.skip(topic, record.offset)
                 else:
                     types[result.type] += 1
-                    order.add(topic, record.offset, result, received)
+                    order.add(topic, record.offset, result, received, record)
         for event_type, n in types.items():
             self.metrics.consumed_by_type[event_type].inc(n)
 
@@ -135,7 +135,12 @@ class Processor:
             caught_up = await self._caught_up(part)
             engine, number = part.engine, part.number
             for held in part.order.release(caught_up.__contains__):
-                step = engine.apply(held.event)
+                try:
+                    step = engine.apply(held.event)
+                except Exception as exc:  # a defect in the core must not stop the stream
+                    log.exception("the decision core failed on %s", held.event.event_id)
+                    dead.append((held.record, Rejected("internal", f"{type(exc).__name__}: {exc}")))
+                    continue
                 duplicates += step.duplicate
                 outputs.extend((number, output, held.received) for output in step.outputs)
         if duplicates:
