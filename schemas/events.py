@@ -1,18 +1,18 @@
 """Input event contracts: one JSON object per Kafka message, key = ``user_id``.
 
 Every model is frozen and forbids unknown fields. ``occurred_at`` must be an
-RFC 3339 string with an offset (or ``Z``); it is normalised to UTC.
+RFC 3339 string with seconds and an offset (or ``Z``); the offset is kept (comparisons
+and the core work on instants; every output timestamp is UTC).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -47,19 +47,12 @@ def _require_string(value: object) -> object:
     return value
 
 
-def _to_utc(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("timestamp must carry an offset or Z")
-    return value.astimezone(UTC)
-
-
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_require_string),
-    AfterValidator(_to_utc),
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": f"^{_RFC3339.pattern}$"}),
 ]
-"""An RFC 3339 timestamp with an offset, normalised to UTC."""
+"""An RFC 3339 timestamp with seconds and an offset."""
 
 Amount = Annotated[Decimal, Field(gt=0, decimal_places=2, max_digits=15)]
 """Yuan, strictly positive, at most two decimals; a JSON number or string."""
@@ -204,7 +197,7 @@ def parse_event(raw: bytes | str) -> Event:
 
 
 def event_to_json(event: EventBase) -> bytes:
-    """The canonical wire form of an event (UTC timestamps, amounts as strings)."""
+    """The canonical wire form of an event (amounts as strings, optional fields left out)."""
     return event.model_dump_json(exclude_none=True).encode()
 
 

@@ -132,6 +132,8 @@ def _use_device(step: Step, device_id: str) -> None:
         by_recency = sorted(state.devices, key=lambda d: state.devices[d][-1])
         for device in by_recency[: len(state.devices) - MAX_DEVICES]:
             del state.devices[device]
+    if len(state.devices) < rules.device_min_threshold:
+        return  # too few devices for any window to reach its threshold
     later = (
         [t for times in state.devices.values() for t in times if at < t <= at + rules.device_keep]
         if at < last_at
