@@ -17,23 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from workers.broker import EmbeddedBroker, free_port
+from workers.broker import EmbeddedBroker
 from workers.codec import Rejected, decode
 from workers.settings import Settings
 from workers.sim.generator import SimulationConfig, generate_records
 from workers.stream.clients import prepare_topics
-
-REPO = Path(__file__).resolve().parents[1]
+from workers.stream.worker_process import WorkerProcess
 
 
 async def preload(settings: Settings, config: SimulationConfig) -> int:
@@ -100,61 +95,38 @@ async def worker_run(
     settings: Settings, total: int, workdir: Path
 ) -> tuple[float, dict[str, float]]:
     """Seconds from the worker's readiness to all its input offsets committed."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "LINEGUARD_BROKERS": ",".join(settings.brokers),
-        "LINEGUARD_PARTITIONS": str(settings.partitions),
-        "LINEGUARD_CLOCK": "event",
-        "LINEGUARD_WEB_PORT": str(port),
-        "LINEGUARD_DATA_DIR": str(workdir / "data"),
-        "LINEGUARD_SESSION_TIMEOUT_SECONDS": "6",
-        "LINEGUARD_LOG_LEVEL": "WARNING",
-    }
-    log = (workdir / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "worker"], env=env, cwd=REPO, stdout=log, stderr=log
-    )
-    url = f"http://127.0.0.1:{port}"
+    worker = WorkerProcess(
+        ",".join(settings.brokers),
+        workdir,
+        partitions=str(settings.partitions),
+        clock="event",
+        session_timeout_seconds="6",
+        log_level="WARNING",
+    ).start()
     checker = AIOKafkaConsumer(bootstrap_servers=settings.brokers, group_id=settings.group_id)
     try:
-        while not _ready(url):
-            if process.poll() is not None:
-                raise SystemExit(f"the worker exited: see {workdir / 'worker.log'}")
+        while not worker.ready():
+            if not worker.running():
+                raise SystemExit(f"the worker exited: {worker.log_tail()}")
             await asyncio.sleep(0.01)
         started = time.perf_counter()
         await checker.start()
         while await committed_total(settings, checker) < total:
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
-        with urllib.request.urlopen(url + "/metrics") as response:
-            metrics = _metrics(response.read().decode())
-        return elapsed, metrics
+        return elapsed, _summed(worker.metrics())
     finally:
         await checker.stop()
-        process.terminate()
-        process.wait(30)
-        log.close()
+        worker.stop()
 
 
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "/readyz", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-def _metrics(text: str) -> dict[str, float]:
+def _summed(metrics: dict[str, float]) -> dict[str, float]:
     wanted = ("lineguard_decisions_total", "lineguard_flags_total", "lineguard_duplicates_total")
-    values: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith(wanted):
-            name, _, value = line.rpartition(" ")
+    values: dict[str, float] = {"batches": metrics.get("lineguard_batch_duration_seconds_count", 0)}
+    for name, value in metrics.items():
+        if name.startswith(wanted):
             key = name.split("{")[0]
-            values[key] = values.get(key, 0.0) + float(value)
-        elif line.startswith("lineguard_batch_duration_seconds_count"):
-            values["batches"] = float(line.rpartition(" ")[2])
+            values[key] = values.get(key, 0.0) + value
     return values
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +23,9 @@ from typing import Any, TextIO
 import orjson
 from pydantic import ValidationError
 
-from workers.broker import EmbeddedBroker, free_port
+from workers.broker import EmbeddedBroker
 from workers.errors import LineguardError
+from workers.stream.worker_process import WorkerProcess
 
 _BAD_VALUES = (b"{not json", b'{"type": "teleport", "event_id": "x", "user_id": "u"}')
 
@@ -97,7 +95,17 @@ class Demo:
                 settings = base.model_copy(
                     update={"brokers": [broker.bootstrap], "partitions": args.partitions}
                 )
-                worker = WorkerProcess(settings, Path(directory), args.web_port or free_port())
+                worker = WorkerProcess(
+                    broker.bootstrap,
+                    Path(directory),
+                    partitions=str(settings.partitions),
+                    clock="event",
+                    store="memory",
+                    web_port=str(args.web_port),
+                    session_timeout_seconds="3",
+                    heartbeat_interval_seconds="0.5",
+                    log_format="json",
+                )
                 try:
                     return await self._stream(settings, broker, worker, records)
                 finally:
@@ -123,7 +131,7 @@ class Demo:
 
         await prepare_topics(settings)
         worker.start()
-        await worker.wait_ready()
+        await asyncio.to_thread(worker.wait_ready)
         self._say(
             f"lineguard demo: broker {broker.bootstrap}, {settings.partitions} partitions, "
             f"event clock\n  metrics: {worker.url}/metrics\n"
@@ -161,19 +169,18 @@ class Demo:
         produced = self.sent
         quiet_since, batches = time.monotonic(), -1.0
         while True:
-            metrics = await worker.metrics()
+            consumed, batch_count = await _progress_of(worker)
             now = time.monotonic()
-            if metrics.get("batches", 0) != batches:
-                batches, quiet_since = metrics.get("batches", 0), now
-            caught_up = metrics.get("consumed", 0) >= produced
+            if batch_count != batches:
+                batches, quiet_since = batch_count, now
+            caught_up = consumed >= produced
             if (caught_up and now - quiet_since > 1.0) or now - quiet_since > 15.0:
                 return
             await asyncio.sleep(0.25)
 
     async def _watch(self, worker: WorkerProcess) -> None:
         while True:
-            metrics = await worker.metrics()
-            self.processed = metrics.get("consumed", 0.0)
+            self.processed, _ = await _progress_of(worker)
             self.timeline.append((time.monotonic(), self.processed))
             self._progress()
             await asyncio.sleep(0.5)
@@ -268,76 +275,12 @@ class Demo:
         )
 
 
-class WorkerProcess:
-    """``lineguard worker`` in its own session, stopped with SIGTERM (it commits first)."""
-
-    def __init__(self, settings: Any, directory: Path, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = directory / "worker.log"
-        self.env = {
-            **os.environ,
-            "LINEGUARD_BROKERS": ",".join(settings.brokers),
-            "LINEGUARD_PARTITIONS": str(settings.partitions),
-            "LINEGUARD_CLOCK": "event",
-            "LINEGUARD_STORE": "memory",
-            "LINEGUARD_WEB_PORT": str(port),
-            "LINEGUARD_DATA_DIR": str(directory / "data"),
-            "LINEGUARD_SESSION_TIMEOUT_SECONDS": "3",
-            "LINEGUARD_HEARTBEAT_INTERVAL_SECONDS": "0.5",
-            "LINEGUARD_LOG_FORMAT": "json",
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "workers.cli", "worker"],
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not await asyncio.to_thread(self._get, "/readyz"):
-            if self.process is None or self.process.poll() is not None:
-                raise LineguardError(f"the worker exited:\n{self._log_tail()}")
-            if time.monotonic() > deadline:
-                raise LineguardError(f"the worker was not ready in {timeout:.0f} s")
-            await asyncio.sleep(0.1)
-
-    async def metrics(self) -> dict[str, float]:
-        """Consumed records (events and dead letters) and batches, from ``/metrics``."""
-        text = await asyncio.to_thread(self._get, "/metrics")
-        values = {"consumed": 0.0, "batches": 0.0}
-        for line in (text or "").splitlines():
-            if line.startswith(("lineguard_events_consumed_total", "lineguard_dead_letters_total")):
-                values["consumed"] += float(line.rpartition(" ")[2])
-            elif line.startswith("lineguard_batch_duration_seconds_count"):
-                values["batches"] = float(line.rpartition(" ")[2])
-        return values
-
-    def _get(self, path: str) -> str | None:
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=2) as response:
-                return str(response.read().decode())
-        except OSError:
-            return None
-
-    def _log_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-2000:]
-        return ""
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+async def _progress_of(worker: WorkerProcess) -> tuple[float, float]:
+    """(input records consumed, batches done) from the worker's metrics."""
+    metrics = await asyncio.to_thread(worker.metrics)
+    consumed = sum(
+        value
+        for name, value in metrics.items()
+        if name.startswith(("lineguard_events_consumed_total", "lineguard_dead_letters_total"))
+    )
+    return consumed, metrics.get("lineguard_batch_duration_seconds_count", 0.0)

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import WorkerProcess
+from tests.integration.harness import worker_process
 from workers.broker import EmbeddedBroker
+from workers.stream.worker_process import WorkerProcess
 
 
 @pytest.fixture
@@ -23,10 +24,11 @@ def workers(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[Callable[..., Wo
     started: list[WorkerProcess] = []
 
     def make(name: str = "worker", **settings: Any) -> WorkerProcess:
-        worker = WorkerProcess(broker.bootstrap, tmp_path, name=name, **settings)
+        worker = worker_process(broker.bootstrap, tmp_path, name, **settings)
         started.append(worker)
         return worker
 
     yield make
     for worker in started:
-        worker.close()
+        if worker.running():
+            worker.kill()

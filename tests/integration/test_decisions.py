@@ -12,7 +12,6 @@ from schemas.events import event_to_json
 from schemas.outputs import REASON_CODES
 from tests.integration.harness import (
     TOPICS,
-    WorkerProcess,
     create_topics,
     decoded,
     produce,
@@ -25,6 +24,7 @@ from workers.core.policy import load_policy
 from workers.replay import replay_events
 from workers.sim.generator import SimulationConfig, generate
 from workers.stream.routing import partition_for
+from workers.stream.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.integration
 Workers = Callable[..., WorkerProcess]

@@ -12,8 +12,6 @@ import pytest
 from schemas.events import Event
 from tests.integration.harness import (
     TOPICS,
-    WorkerProcess,
-    consumed,
     create_topics,
     decoded,
     produce,
@@ -28,6 +26,7 @@ from workers.replay import replay_events
 from workers.sim.generator import SimulationConfig, generate
 from workers.stream.routing import partition_for
 from workers.stream.store import RocksStore
+from workers.stream.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.integration
 Workers = Callable[..., WorkerProcess]
@@ -68,7 +67,7 @@ async def test_a_stopped_worker_restarts_with_its_state(
     first = workers(store=store).start().wait_ready()
     before = switching_logins(users, 0, 2)
     await produce(broker.bootstrap, before)
-    wait_for(lambda: consumed(first) >= len(before), what="first part consumed")
+    wait_for(lambda: first.consumed() >= len(before), what="first part consumed")
     assert first.terminate() == 0
 
     await produce(broker.bootstrap, switching_logins(users, 3, 3))
@@ -144,7 +143,7 @@ async def test_a_killed_worker_recovers_from_the_changelog_without_conflicting_d
     for decision in decisions:
         if decision["decision_id"] in wanted:
             assert decision == wanted[decision["decision_id"]].model_dump(mode="json")
-    assert 0 < consumed(second) < len(events)  # it resumed from committed offsets
+    assert 0 < second.consumed() < len(events)  # it resumed from committed offsets
     replay_ids = {d.decision_id for d in expected.decisions}
     assert {d["decision_id"] for d in decisions} <= replay_ids
 
@@ -167,7 +166,7 @@ async def test_killing_one_of_two_workers_hands_its_partitions_and_state_over(
     )
     before = switching_logins(users, 0, 2)
     await produce(broker.bootstrap, before)
-    wait_for(lambda: consumed(one) + consumed(two) >= len(before), what="first part consumed")
+    wait_for(lambda: one.consumed() + two.consumed() >= len(before), what="first part consumed")
 
     owned_by_two = set(two.get("/readyz")[1]["partitions"])
     user_on_two = next(
