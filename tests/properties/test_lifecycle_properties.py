@@ -171,6 +171,10 @@ def test_restoring_state_from_its_serialised_form_changes_nothing(
         outputs.extend(second.apply(event).outputs)
     outputs.extend(second.advance(START + timedelta(days=800)))
     assert [o.model_dump_json() for o in outputs] == straight
+    for engine in (first, second):
+        users = [engine.state_of(user) for user in USERS]
+        scanned = sum(1 for s in users if s is not None and s.next_deadline is not None)
+        assert engine.deadline_count == scanned
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

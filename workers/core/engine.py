@@ -38,6 +38,7 @@ class Engine:
         self._heap: list[tuple[int, str]] = []
         self._clock: int | None = None
         self._dirty: set[str] = set()
+        self._with_deadline = 0
 
     @property
     def clock(self) -> datetime | None:
@@ -49,7 +50,8 @@ class Engine:
 
     @property
     def deadline_count(self) -> int:
-        return sum(1 for state in self._users.values() if state.next_deadline is not None)
+        """Users with a pending deadline (kept as a running count, not a scan)."""
+        return self._with_deadline
 
     def apply(self, event: Event) -> Step:
         at = to_us(event.occurred_at)
@@ -74,8 +76,11 @@ class Engine:
         # this user with deadlines at or before the clock: fire them now.
         while state.next_deadline is not None and state.next_deadline <= clock:
             outputs.extend(fire_deadline(state, self._rules, user_id))
-        if state.next_deadline is not None and state.next_deadline != before:
-            self._push(state.next_deadline, user_id)
+        after = state.next_deadline
+        if after != before:
+            self._with_deadline += (after is not None) - (before is not None)
+            if after is not None:
+                self._push(after, user_id)
         return Step(outputs)
 
     def advance(self, now: datetime) -> list[Output]:
@@ -101,6 +106,8 @@ class Engine:
             self._dirty.add(user_id)
             if state.next_deadline is not None:
                 self._push(state.next_deadline, user_id)
+            else:
+                self._with_deadline -= 1
         return outputs
 
     def _push(self, deadline: int, user_id: str) -> None:
@@ -122,8 +129,12 @@ class Engine:
     def restore(self, user_id: str, blob: bytes) -> None:
         """Load a user's state from a changelog record; fires nothing."""
         state = deserialize(blob)
+        previous = self._users.get(user_id)
+        if previous is not None and previous.next_deadline is not None:
+            self._with_deadline -= 1
         self._users[user_id] = state
         if state.next_deadline is not None:
+            self._with_deadline += 1
             self._push(state.next_deadline, user_id)
 
     def state_of(self, user_id: str) -> UserState | None:
