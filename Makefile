@@ -16,7 +16,7 @@ tools:
 	bash deploy/ci-tools.sh
 
 demo: install
-	lineguard demo
+	$(PYTHON) -m workers.cli demo
 
 lint:
 	$(PYTHON) -m ruff check schemas workers tests bench
