@@ -6,6 +6,7 @@ Nested fields use ``__``: ``LINEGUARD_TOPICS__DECISIONS=risk.decisions``,
 
 from __future__ import annotations
 
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -87,6 +88,13 @@ class Settings(BaseSettings):
     replication_factor: int = Field(1, ge=1, le=16, description="Used when creating topics.")
     create_topics: bool = Field(True, description="Create missing topics at start-up.")
     group_id: str = "lineguard"
+    group_instance_id: str | None = Field(
+        None,
+        description=(
+            "The Kafka group.instance.id for static membership: one stable id per worker "
+            "(a StatefulSet's pod name). Empty or None: dynamic membership."
+        ),
+    )
     client_id: str = "lineguard-worker"
 
     store: Literal["memory", "rocksdb"] = "memory"
@@ -119,6 +127,26 @@ class Settings(BaseSettings):
     def _split_brokers(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("group_instance_id", mode="before")
+    @classmethod
+    def _empty_instance_id_is_dynamic(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("group_instance_id")
+    @classmethod
+    def _kafka_instance_id(cls, value: str | None) -> str | None:
+        # The brokers refuse any other id at JoinGroup, long after start-up.
+        if value is not None and (
+            value in (".", "..") or not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value)
+        ):
+            raise ValueError(
+                "LINEGUARD_GROUP_INSTANCE_ID must be 1 to 249 letters, digits, '.', '_' or '-' "
+                f"(not '.' or '..'), got {value!r}"
+            )
         return value
 
     @field_validator("brokers")

@@ -54,6 +54,7 @@ def input_consumer(settings: Settings, assignor: Any) -> Any:
     return AIOKafkaConsumer(
         **connection_options(settings),
         group_id=settings.group_id,
+        group_instance_id=settings.group_instance_id,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         partition_assignment_strategy=(assignor,),
