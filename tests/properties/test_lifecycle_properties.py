@@ -189,3 +189,29 @@ def test_state_stays_bounded_under_long_histories(events: list[Event]) -> None:
             assert len(serialize(state)) < 64_000
             assert len(state.seen) <= POLICY.memory.dedupe_max_ids
             assert all(len(uses) <= 32 for uses in state.devices.values())
+
+
+@RELAXED
+@given(histories(), st.integers(1, 40))
+def test_a_live_set_of_one_user_changes_nothing(events: list[Event], batch: int) -> None:
+    """Every other user serialised and rehydrated at each turn: outputs, changelog records
+    and the deadline count stay those of an engine that keeps every user live."""
+    small, unbounded = Engine(POLICY, live_users=1), Engine(POLICY)
+    for index, event in enumerate(events):
+        step, expected = small.apply(event), unbounded.apply(event)
+        assert [o.model_dump_json() for o in step.outputs] == [
+            o.model_dump_json() for o in expected.outputs
+        ]
+        assert small.live_user_count == 1
+        assert small.deadline_count == unbounded.deadline_count
+        if index % batch == 0:
+            assert small.take_dirty() == unbounded.take_dirty()
+    end = START + timedelta(days=800)
+    assert [o.model_dump_json() for o in small.advance(end)] == [
+        o.model_dump_json() for o in unbounded.advance(end)
+    ]
+    assert small.take_dirty() == unbounded.take_dirty()
+    statuses = [small.status(user) for user in USERS]
+    assert statuses == [unbounded.status(user) for user in USERS]
+    pending = sum(1 for s in statuses if s is not None and s["next_deadline_at"] is not None)
+    assert small.deadline_count == pending

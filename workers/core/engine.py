@@ -3,7 +3,14 @@
 ``apply`` moves the clock to the event's time, fires every deadline due by then (in time
 order, across users), then applies the event; ``advance`` fires deadlines up to a time.
 Finding due deadlines costs in proportion to the deadlines due, not to the number of users:
-a heap of ``(deadline, user_id)`` with stale entries skipped lazily.
+a heap of ``(deadline, user_id)`` with stale entries skipped lazily, checked against a map
+of each user's pending deadline (so a stale entry never needs the user's state).
+
+Memory stays bounded by the number of recently used users, not the number of users: at most
+``live_users`` states are live objects, the rest are held as their serialised bytes (see
+``users``). The common case, an event for a user seen recently, pays no deserialisation; a
+deadline firing for a cold user deserialises it, fires, and stores it serialised again,
+which is also the changelog record ``take_dirty`` hands out.
 """
 
 from __future__ import annotations
@@ -17,8 +24,12 @@ from workers.core.compiled import compile_policy
 from workers.core.decide import decide
 from workers.core.lifecycle import STANDING, Output, fire_deadline, unmet_restore_conditions
 from workers.core.policy import Policy
-from workers.core.state import LINE_CLOSED, UserState, deserialize, serialize
+from workers.core.state import LINE_CLOSED, UserState, deserialize
 from workers.core.timeutil import from_us, iso, to_us
+from workers.core.users import Users
+
+LIVE_USERS = 50_000
+"""Default bound on the states an engine keeps as live objects (several KB each)."""
 
 
 class Step(NamedTuple):
@@ -31,14 +42,14 @@ class Step(NamedTuple):
 class Engine:
     """The decision core over a set of users (one partition, or a whole replay)."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, *, live_users: int = LIVE_USERS) -> None:
         self.policy = policy
         self._rules = compile_policy(policy)
-        self._users: dict[str, UserState] = {}
+        self._users = Users(live_users)
         self._heap: list[tuple[int, str]] = []
+        self._deadlines: dict[str, int] = {}  # user id -> pending deadline, for users with one
         self._clock: int | None = None
         self._dirty: set[str] = set()
-        self._with_deadline = 0
 
     @property
     def clock(self) -> datetime | None:
@@ -49,9 +60,14 @@ class Engine:
         return len(self._users)
 
     @property
+    def live_user_count(self) -> int:
+        """Users whose state is held as live objects (at most ``live_users``)."""
+        return self._users.live_count
+
+    @property
     def deadline_count(self) -> int:
-        """Users with a pending deadline (kept as a running count, not a scan)."""
-        return self._with_deadline
+        """Users with a pending deadline (kept as they change, not a scan)."""
+        return len(self._deadlines)
 
     def apply(self, event: Event) -> Step:
         at = to_us(event.occurred_at)
@@ -63,9 +79,7 @@ class Engine:
         else:
             outputs = []
         user_id = event.user_id
-        state = self._users.get(user_id)
-        if state is None:
-            state = self._users[user_id] = UserState()
+        state = self._users.use(user_id)
         before = state.next_deadline
         _, produced, duplicate = decide(state, event, self._rules, at)
         if duplicate:
@@ -78,9 +92,7 @@ class Engine:
             outputs.extend(fire_deadline(state, self._rules, user_id))
         after = state.next_deadline
         if after != before:
-            self._with_deadline += (after is not None) - (before is not None)
-            if after is not None:
-                self._push(after, user_id)
+            self._set_deadline(user_id, after)
         return Step(outputs)
 
     def advance(self, now: datetime) -> list[Output]:
@@ -96,53 +108,52 @@ class Engine:
 
     def _fire_due(self, until: int) -> list[Output]:
         outputs: list[Output] = []
-        heap = self._heap
-        while heap and heap[0][0] <= until:
-            deadline, user_id = heapq.heappop(heap)
-            state = self._users.get(user_id)
-            if state is None or state.next_deadline != deadline:
+        deadlines, users = self._deadlines, self._users
+        # ``self._heap`` each time round: ``_set_deadline`` may rebuild it mid-loop.
+        while self._heap and self._heap[0][0] <= until:
+            deadline, user_id = heapq.heappop(self._heap)
+            if deadlines.get(user_id) != deadline:
                 continue  # stale entry: the user's deadline moved since it was pushed
+            state, cold = users.borrow(user_id)
             outputs.extend(fire_deadline(state, self._rules, user_id))
+            if cold:
+                users.put_back(user_id, state)
             self._dirty.add(user_id)
-            if state.next_deadline is not None:
-                self._push(state.next_deadline, user_id)
-            else:
-                self._with_deadline -= 1
+            self._set_deadline(user_id, state.next_deadline)
         return outputs
 
-    def _push(self, deadline: int, user_id: str) -> None:
+    def _set_deadline(self, user_id: str, deadline: int | None) -> None:
+        if deadline is None:
+            self._deadlines.pop(user_id, None)
+            return
+        self._deadlines[user_id] = deadline
         heapq.heappush(self._heap, (deadline, user_id))
-        if len(self._heap) > 4 * len(self._users) + 1024:
-            self._heap = [
-                (state.next_deadline, uid)
-                for uid, state in self._users.items()
-                if state.next_deadline is not None
-            ]
+        # An entry costs ~100 B, a tenth of a cold user: keep stale ones under half the heap.
+        # A rebuild is O(pending) and follows at least as many pushes: O(1) a push.
+        if len(self._heap) > 2 * len(self._deadlines) + 1024:
+            self._heap = [(at, uid) for uid, at in self._deadlines.items()]
             heapq.heapify(self._heap)
 
     def take_dirty(self) -> dict[str, bytes]:
         """Serialised states of the users changed since the last call (changelog records)."""
-        changed = {user_id: serialize(self._users[user_id]) for user_id in self._dirty}
+        blob = self._users.blob
+        changed = {user_id: blob(user_id) for user_id in self._dirty}
         self._dirty.clear()
         return changed
 
     def restore(self, user_id: str, blob: bytes) -> None:
         """Load a user's state from a changelog record; fires nothing."""
-        state = deserialize(blob)
-        previous = self._users.get(user_id)
-        if previous is not None and previous.next_deadline is not None:
-            self._with_deadline -= 1
-        self._users[user_id] = state
-        if state.next_deadline is not None:
-            self._with_deadline += 1
-            self._push(state.next_deadline, user_id)
+        state = deserialize(blob)  # read now, so a bad record fails here and not on first use
+        self._users.restore(user_id, state, blob)
+        self._set_deadline(user_id, state.next_deadline)
 
     def state_of(self, user_id: str) -> UserState | None:
-        return self._users.get(user_id)
+        """The user's state, made live (and the most recently used) if it was cold."""
+        return self._users.find(user_id)
 
     def status(self, user_id: str) -> dict[str, Any] | None:
         """The status API's view of one user at the engine's clock."""
-        state = self._users.get(user_id)
+        state = self._users.peek(user_id)
         if state is None:
             return None
         now = self._clock if self._clock is not None else (state.last_at or 0)

@@ -1,0 +1,111 @@
+"""Users' states, held two ways: the recently used ones live, the rest as serialised bytes.
+
+A live ``UserState`` costs several kilobytes of Python objects; its serialised form is
+usually under one. ``Users`` keeps at most ``live_limit`` states live, in least-recently-used
+order; admitting one more serialises the least recently used into the cold map. Using a cold
+user deserialises it (hydrates) and makes it live again. Each user is in exactly one of the
+two maps, and a cold user's bytes are exactly ``serialize`` of its state, so they double as
+its changelog record.
+
+Cold bytes are copied into a right-sized object before they are kept: ``orjson.dumps``
+returns bytes in an over-allocated buffer (several KB for a state of one or two), which is
+fine for a record on its way out but would cost as much as a live state to keep.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from workers.core.state import UserState, deserialize, serialize
+
+
+class Users:
+    """A user id -> state map with a bounded number of live states."""
+
+    def __init__(self, live_limit: int) -> None:
+        if live_limit < 1:
+            raise ValueError(f"live_limit must be at least 1, not {live_limit}")
+        self.live_limit = live_limit
+        self._live: OrderedDict[str, UserState] = OrderedDict()
+        self._cold: dict[str, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._live) + len(self._cold)
+
+    @property
+    def live_count(self) -> int:
+        return len(self._live)
+
+    def use(self, user_id: str) -> UserState:
+        """The user's live state, now the most recently used; hydrated or created if need be."""
+        live = self._live
+        state = live.get(user_id)
+        if state is not None:
+            live.move_to_end(user_id)
+            return state
+        blob = self._cold.pop(user_id, None)
+        state = UserState() if blob is None else deserialize(blob)
+        self._admit(user_id, state)
+        return state
+
+    def find(self, user_id: str) -> UserState | None:
+        """Like ``use`` for a known user; ``None`` (and nothing created) for an unknown one."""
+        if user_id in self._live or user_id in self._cold:
+            return self.use(user_id)
+        return None
+
+    def peek(self, user_id: str) -> UserState | None:
+        """The user's state for reading, leaving the live set as it is: a cold user's state
+        comes back as a fresh copy that the map does not keep."""
+        state = self._live.get(user_id)
+        if state is not None:
+            return state
+        blob = self._cold.get(user_id)
+        return None if blob is None else deserialize(blob)
+
+    def borrow(self, user_id: str) -> tuple[UserState, bool]:
+        """A known user's state to change without counting as a use (a deadline firing).
+
+        The second value is True when the state was cold: the caller changes a fresh copy
+        and hands it back with ``put_back``, so the live set is not disturbed.
+        """
+        state = self._live.get(user_id)
+        if state is not None:
+            return state, False
+        return deserialize(self._cold[user_id]), True
+
+    def put_back(self, user_id: str, state: UserState) -> None:
+        """Store a borrowed cold state again, serialised."""
+        self._cold[user_id] = _packed(state)
+
+    def blob(self, user_id: str) -> bytes:
+        """A known user's serialised state: a cold user's bytes are already that."""
+        state = self._live.get(user_id)
+        return self._cold[user_id] if state is None else serialize(state)
+
+    def restore(self, user_id: str, state: UserState, blob: bytes) -> None:
+        """Replace a user's state with ``state``, whose serialised form is ``blob``.
+
+        It stays live when the user already was or the live set has room; otherwise the
+        bytes are kept cold (restoring is not a use, so nothing is evicted for it).
+        """
+        live = self._live
+        if user_id in live:
+            live[user_id] = state
+        elif len(live) < self.live_limit:
+            self._cold.pop(user_id, None)
+            live[user_id] = state
+        else:
+            self._cold[user_id] = bytes(memoryview(blob))  # the caller's may be over-allocated
+
+    def _admit(self, user_id: str, state: UserState) -> None:
+        live = self._live
+        live[user_id] = state
+        if len(live) > self.live_limit:
+            evicted_id, evicted = live.popitem(last=False)
+            self._cold[evicted_id] = _packed(evicted)
+
+
+def _packed(state: UserState) -> bytes:
+    """``serialize(state)`` in a buffer of its own length (see the module docstring)."""
+    return bytes(memoryview(serialize(state)))
