@@ -23,7 +23,7 @@ from workers.core.engine import Engine
 from workers.core.lifecycle import Output
 from workers.core.policy import Policy
 from workers.errors import InputError
-from workers.replay import Counts, read_events
+from workers.replay import OFFLINE_LIVE_USERS, Counts, read_events
 from workers.sim.generator import Label
 
 NONE = "none"
@@ -175,7 +175,7 @@ def run_policies(
 
     ``counts`` (events applied, duplicates ignored) is updated from the first engine.
     """
-    engines = [Engine(policy) for policy in policies]
+    engines = [Engine(policy, live_users=OFFLINE_LIVE_USERS) for policy in policies]
     outcomes = [PolicyOutcome(policy.version) for policy in policies]
     pairs = list(zip(engines, outcomes, strict=True))
     counts = counts if counts is not None else Counts()
