@@ -97,14 +97,18 @@ def replay_events(
     return result
 
 
+def open_input(path: Path) -> IO[bytes]:
+    """Open an input file for reading, or raise InputError naming it."""
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
 def read_events(paths: Iterable[Path], counts: Counts) -> Iterator[Event | Rejection]:
     """Events from JSON-lines files; blank lines skipped, bad lines become rejections."""
     for path in paths:
-        try:
-            handle = path.open("rb")
-        except OSError as exc:
-            raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        with handle:
+        with open_input(path) as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue

@@ -23,7 +23,7 @@ from workers.core.engine import Engine
 from workers.core.lifecycle import Output
 from workers.core.policy import Policy
 from workers.errors import InputError
-from workers.replay import OFFLINE_LIVE_USERS, Counts, read_events
+from workers.replay import OFFLINE_LIVE_USERS, Counts, open_input, read_events
 from workers.sim.generator import Label
 
 NONE = "none"
@@ -196,11 +196,7 @@ def run_policies(
 
 def read_labels(path: Path) -> dict[str, Label]:
     labels: dict[str, Label] = {}
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    with handle:
+    with open_input(path) as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
