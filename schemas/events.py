@@ -54,8 +54,36 @@ Timestamp = Annotated[
 ]
 """An RFC 3339 timestamp with seconds and an offset."""
 
-Amount = Annotated[Decimal, Field(gt=0, decimal_places=2, max_digits=15)]
-"""Yuan, strictly positive, at most two decimals; a JSON number or string."""
+_AMOUNT_TEXT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")
+_AMOUNT_DESCRIPTION = (
+    "Yuan, strictly positive, at most 13 digits before the point and 2 after it: a JSON "
+    "number, or a string of plain digits with an optional point (no sign, exponent or spaces)."
+)
+
+
+def _plain_amount_text(value: object) -> object:
+    if isinstance(value, str) and not _AMOUNT_TEXT.fullmatch(value):
+        raise ValueError("an amount string must be plain digits, at most 2 decimals, e.g. 12.50")
+    return value
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_plain_amount_text),
+    Field(gt=0, decimal_places=2, max_digits=15),
+    # Written out rather than derived: what the contract accepts must not change with the
+    # version of the library that generates the schema.
+    WithJsonSchema(
+        {
+            "description": _AMOUNT_DESCRIPTION,
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 9999999999999.99},
+                {"type": "string", "pattern": f"^{_AMOUNT_TEXT.pattern}$"},
+            ],
+        }
+    ),
+]
+"""Yuan, strictly positive, at most two decimals; a JSON number or a plain decimal string."""
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128)]
 
