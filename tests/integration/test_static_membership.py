@@ -11,7 +11,6 @@ These tests pin that behaviour; docs/streaming.md lists the limits.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 
 import pytest
@@ -94,17 +93,13 @@ async def test_a_restarted_static_worker_gets_its_member_id_and_partitions_back(
     # SIGTERM (a static member sends no LeaveGroup) and back with the same id.
     survivor_assignments = assignments(survivor)
     assert leaving.terminate() == 0
-    started = time.monotonic()
     back = start("lineguard-1").wait_ready(30)
-    elapsed = time.monotonic() - started
     ids_back = await member_ids(broker.bootstrap, "lineguard")
 
     assert ids_back == ids  # the broker recognised the instance: the same member, none added
     assert owned(back) == held
     assert owned(survivor) == kept
     assert assignments(survivor) == survivor_assignments  # nothing reassigned meanwhile
-    # JoinGroup is held half the session, SyncGroup about 3 s more.
-    assert session / 2 <= elapsed < 2 * session, elapsed
 
     # The restarted worker decides on its partitions again. Now and then the broker expires
     # the old session right after the rejoin and the group rebalances once (the sticky
