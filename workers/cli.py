@@ -31,9 +31,26 @@ def _load(module_name: str) -> _Command:
     return cast(_Command, importlib.import_module(module_name))
 
 
+DESCRIPTION = (
+    "Streaming risk control for consumer credit lines: close risky lines, and tell when a "
+    "closed line may be restored. Run `lineguard COMMAND --help` for a command's options."
+)
+
+
+def version() -> str:
+    """The installed package's version."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("lineguard")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported (all of them when None)."""
-    parser = argparse.ArgumentParser(prog="lineguard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="lineguard", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"lineguard {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         child = sub.add_parser(name, help=help_text, description=help_text)

@@ -6,13 +6,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from schemas.outputs import REASON_CODES
+from workers.errors import LineguardError
 from workers.sim.evaluate import Scores
 
 _DPI = 72
 
 
 def draw_charts(directory: Path, scores: Sequence[Scores]) -> list[Path]:
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise LineguardError(
+            "the report's charts need matplotlib, in the `reports` extra "
+            "(pip install 'lineguard[reports]', or `make install`)"
+        ) from exc
 
     matplotlib.use("Agg")
     return [_precision_recall(directory, scores), _time_to_decision(directory, scores[0])]

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import logging
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +82,7 @@ def serve(settings: Settings, policy: Any) -> int:
     """Run the Faust worker with the streaming service until SIGTERM or SIGINT."""
     import faust
 
+    from workers.cli import version
     from workers.metrics import Metrics
     from workers.stream.app import build_app
     from workers.stream.service import StreamService
@@ -90,7 +90,7 @@ def serve(settings: Settings, policy: Any) -> int:
     (settings.data_dir / "frame").mkdir(parents=True, exist_ok=True)
     asyncio.set_event_loop(asyncio.new_event_loop())
     metrics = Metrics()
-    metrics.set_build(_version(), policy.version)
+    metrics.set_build(version(), policy.version)
     service = StreamService(settings, policy, metrics)
     app = build_app(settings, service)
     worker = faust.Worker(
@@ -111,10 +111,3 @@ def serve(settings: Settings, policy: Any) -> int:
         print(f"lineguard worker: stopped after a failure: {service.failure}", file=sys.stderr)
         return 1
     return code
-
-
-def _version() -> str:
-    try:
-        return metadata.version("lineguard")
-    except metadata.PackageNotFoundError:
-        return "0+unknown"
