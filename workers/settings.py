@@ -85,6 +85,13 @@ class Settings(BaseSettings):
     security: Security = Security()
     topics: Topics = Topics()
     partitions: int = Field(6, ge=1, le=1024, description="Partition count of every topic.")
+    partitioner: Literal["murmur2", "crc32"] = Field(
+        "murmur2",
+        description=(
+            "How producers map a user_id key to a partition: murmur2 (Kafka's default) or "
+            "crc32 (librdkafka's consistent_random). Records elsewhere are dead letters."
+        ),
+    )
     replication_factor: int = Field(1, ge=1, le=16, description="Used when creating topics.")
     create_topics: bool = Field(True, description="Create missing topics at start-up.")
     group_id: str = "lineguard"

@@ -190,6 +190,14 @@ def test_partition_for_matches_the_kafka_default_partitioner() -> None:
     for user_id in ("alice", "u00000042", "日本"):
         expected = DefaultPartitioner()(user_id.encode(), partitions, partitions)
         assert partition_for(user_id, 6) == expected
+        assert partition_for(user_id, 6, "murmur2") == expected
+
+
+def test_partition_for_crc32_is_librdkafkas_consistent_partitioner() -> None:
+    # librdkafka's consistent partitioner: CRC-32 (IEEE) of the key, modulo the count.
+    # 0xCBF43926 is CRC-32's published check value, of the bytes "123456789".
+    assert partition_for("123456789", 1_000_003, "crc32") == 0xCBF43926 % 1_000_003
+    assert {partition_for(f"u{n}", 4, "crc32") for n in range(100)} == {0, 1, 2, 3}
 
 
 # -- stores -----------------------------------------------------------------------------
