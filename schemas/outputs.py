@@ -40,6 +40,24 @@ Signal = Literal[
     "LOW_CREDIT_SCORE",
 ]
 LineState = Literal["open", "closed", "restore_eligible"]
+ErrorKind = Literal[
+    "not_json",
+    "invalid_contract",
+    "unknown_type",
+    "wrong_topic",
+    "wrong_partition",
+    "from_the_future",
+    "too_old",
+    "after_until",
+    "internal",
+]
+"""Why an input is not applied: the ``error_kind`` of a dead letter or a replay rejection.
+
+``wrong_partition``: the record's partition is not the one its key maps to. ``from_the_future``:
+``occurred_at`` is further ahead of wall time than the allowed skew. ``too_old``: older than
+the partition's clock by more than the allowed age. ``after_until``: (replay) dated after
+``--until``. ``internal``: the decision core failed on it (a defect, never the input's fault
+alone)."""
 DecisionKind = Literal["close_line", "restore_eligibility"]
 
 
@@ -98,11 +116,21 @@ class DeadLetter(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: Literal[1] = 1
-    error_kind: Literal["not_json", "invalid_contract", "unknown_type", "wrong_topic", "internal"]
+    error_kind: ErrorKind
     error: str
     source_topic: str
     source_partition: int
     source_offset: int
+    expected_partition: int | None = Field(
+        default=None, description="For wrong_partition: where the record's key belongs."
+    )
+    original_size: int | None = Field(
+        default=None,
+        description="Set when the value was cut down to fit: the original value's size in bytes.",
+    )
+    original_sha256: str | None = Field(
+        default=None, description="Set when the value was cut down: SHA-256 of the original, hex."
+    )
 
 
 Output = Flag | Decision
@@ -116,7 +144,7 @@ class Rejection(BaseModel):
     schema_version: Literal[1] = 1
     file: str
     line: int = Field(ge=1)
-    error_kind: Literal["not_json", "invalid_contract", "unknown_type"]
+    error_kind: ErrorKind
     reason: str
 
 
@@ -125,6 +153,7 @@ __all__ = [
     "DeadLetter",
     "Decision",
     "DecisionKind",
+    "ErrorKind",
     "Flag",
     "LineState",
     "Output",

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from schemas.events import Event
-from schemas.outputs import DeadLetter, Decision, Flag
+from schemas.outputs import DeadLetter, Decision, ErrorKind, Flag
 from workers.decoding import Rejected as Rejection
 from workers.decoding import decode_event
 
-ErrorKind = Literal["not_json", "invalid_contract", "unknown_type", "wrong_topic", "internal"]
 Headers = list[tuple[str, bytes]]
 
 _MAX_ERROR_CHARS = 500
