@@ -18,6 +18,9 @@ REASON_CODES: tuple[str, ...] = (
     "LOW_CREDIT_SCORE",
 )
 
+CORRECTION_CODE = "LATE_DATA_CORRECTION"
+"""The reason of a ``close_line_retracted`` decision."""
+
 ReasonCode = Literal[
     "SERIOUS_OVERDUE",
     "CASH_OUT",
@@ -27,6 +30,7 @@ ReasonCode = Literal[
     "ACCOUNT_INFO_CHURN",
     "INACTIVITY",
     "LOW_CREDIT_SCORE",
+    "LATE_DATA_CORRECTION",
 ]
 Signal = Literal[
     "OVERDUE",
@@ -58,7 +62,7 @@ ErrorKind = Literal[
 the partition's clock by more than the allowed age. ``after_until``: (replay) dated after
 ``--until``. ``internal``: the decision core failed on it (a defect, never the input's fault
 alone)."""
-DecisionKind = Literal["close_line", "restore_eligibility"]
+DecisionKind = Literal["close_line", "restore_eligibility", "close_line_retracted"]
 
 
 class _Output(BaseModel):
@@ -68,7 +72,8 @@ class _Output(BaseModel):
 
 
 class Flag(_Output):
-    """A risk signal that became true. Flags are the negative signals of the lifecycle."""
+    """A risk signal that became true, or (with ``retracts``) the withdrawal of one that a
+    late event proved wrong. Flags are the negative signals of the lifecycle."""
 
     flag_id: str = Field(description="Deterministic: the same history yields the same id.")
     user_id: str
@@ -78,10 +83,20 @@ class Flag(_Output):
     )
     evidence: dict[str, Any] = Field(description="The numbers that tripped the signal.")
     raised_at: datetime = Field(
-        description="The trigger event's occurred_at; for time-triggered signals the deadline."
+        description=(
+            "The trigger event's occurred_at; for time-triggered signals the deadline; for a "
+            "retraction the late event's occurred_at."
+        )
     )
     trigger_event_id: str | None = Field(description="Null when time triggered it.")
     policy_version: str
+    retracts: str | None = Field(
+        default=None,
+        description=(
+            "Set on a retraction: the flag_id of an earlier time-triggered flag that a late "
+            "event showed did not hold. The retracted flag no longer counts."
+        ),
+    )
 
 
 class Reason(BaseModel):
@@ -93,7 +108,11 @@ class Reason(BaseModel):
 
 
 class Decision(_Output):
-    """A change of a user's credit line, for downstream services."""
+    """A change of a user's credit line, for downstream services.
+
+    ``close_line_retracted`` withdraws an earlier ``close_line`` (named by ``supersedes``)
+    whose time-triggered reasons a late event showed did not hold: the line is open again.
+    """
 
     decision_id: str = Field(
         description="Deterministic: a redelivered input yields the same id; consumers dedupe on it."
@@ -107,6 +126,10 @@ class Decision(_Output):
     line_state: LineState = Field(description="The line's state after this decision.")
     next_review_at: datetime | None = Field(
         default=None, description="For close_line: earliest moment a restore can be evaluated."
+    )
+    supersedes: str | None = Field(
+        default=None,
+        description="For close_line_retracted: the decision_id of the withdrawn close_line.",
     )
 
 
@@ -149,6 +172,7 @@ class Rejection(BaseModel):
 
 
 __all__ = [
+    "CORRECTION_CODE",
     "REASON_CODES",
     "DeadLetter",
     "Decision",

@@ -73,7 +73,7 @@ def run_engine(
         for output in step.outputs:
             emit(output)
     if until is not None:
-        for output in engine.advance(until):
+        for output in engine.advance(until, final=True):
             emit(output)
 
 

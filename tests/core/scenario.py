@@ -175,15 +175,18 @@ class Timeline:
         self.outputs.extend(produced)
         return produced
 
-    def advance(self, now: datetime) -> list[Output]:
-        produced = self.engine.advance(now)
+    def advance(self, now: datetime, *, final: bool = False) -> list[Output]:
+        """Move the clock (deadlines fire ``grace`` after they fall due); ``final``: the
+        input is complete up to ``now``, as ``lineguard replay --until``."""
+        produced = self.engine.advance(now, final=final)
         self.outputs.extend(produced)
         return produced
 
     def run(self, events: Iterable[Event], until: datetime | None = None) -> Timeline:
+        """Apply ``events`` and, like ``lineguard replay --until``, end complete at ``until``."""
         self.apply(*events)
         if until is not None:
-            self.advance(until)
+            self.advance(until, final=True)
         return self
 
     @property

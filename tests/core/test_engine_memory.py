@@ -117,7 +117,7 @@ def test_the_history_exercises_closures_restores_and_deadlines() -> None:
     """The comparisons below mean something only if the history reaches these paths."""
     engine = Engine(POLICY)
     outputs = [o for item in HISTORY for o in engine.apply(item).outputs]
-    outputs.extend(engine.advance(END))
+    outputs.extend(engine.advance(END, final=True))
     assert {d.decision for d in decisions(outputs)} == {"close_line", "restore_eligibility"}
     signals = {f.signal for f in flags(outputs)}
     assert {"OVERDUE", "SERIOUS_OVERDUE", "INACTIVITY", "LOW_CREDIT_SCORE"} <= signals
@@ -142,7 +142,7 @@ def test_a_tiny_live_set_changes_nothing_observable(live_users: int) -> None:
             for user in USERS:
                 assert small.status(user) == unbounded.status(user)
             assert small.live_user_count <= live_users
-    assert _dumped(small.advance(END)) == _dumped(unbounded.advance(END))
+    assert _dumped(small.advance(END, final=True)) == _dumped(unbounded.advance(END, final=True))
     assert small.take_dirty() == unbounded.take_dirty()
     assert small.deadline_count == unbounded.deadline_count == _scanned_deadlines(small)
     for user in USERS:
@@ -164,9 +164,9 @@ def test_a_cold_users_deadline_fires_at_its_milestone() -> None:
     assert engine.take_dirty().keys() == {"late", "other"}
 
     first = midnight(due) + DAY  # overdue day 1
-    assert engine.advance(first - MICROSECOND) == []
+    assert engine.advance(first - MICROSECOND, final=True) == []
     assert engine.take_dirty() == {}
-    fired = engine.advance(first)
+    fired = engine.advance(first, final=True)
     assert len(fired) == 1
     assert [(f.user_id, f.signal, f.raised_at, f.overdue_days) for f in flags(fired)] == [
         ("late", "OVERDUE", first, 1)

@@ -111,7 +111,7 @@ def closed_by(code: str, when: datetime = C) -> Timeline:
     timeline = Timeline()
     events = sorted(build(when), key=lambda e: e.occurred_at)
     timeline.apply(*[e for e in events if e.occurred_at <= when])
-    timeline.advance(when)
+    timeline.advance(when, final=True)
     timeline.apply(*[e for e in events if e.occurred_at > when])
     [decision] = closes(timeline.outputs)
     assert codes(decision) == [code]
@@ -195,7 +195,7 @@ def test_inactivity_is_not_evaluated_while_closed() -> None:
     timeline = Timeline()
     timeline.apply(drawdown(at(0), "L1"), *devices_at(at(1)))
     timeline.apply(login(at(85)))
-    timeline.advance(at(1) + 90 * DAY)
+    timeline.advance(at(1) + 90 * DAY, final=True)
     assert flags(timeline.outputs, "INACTIVITY") == []
     assert [d.decided_at for d in restores(timeline.outputs)] == [at(1) + 90 * DAY]
 
@@ -212,7 +212,7 @@ def test_restore_eligible_exactly_when_the_cooling_period_ends(
     review = C + cooling * DAY
     timeline = closed_by(code)
     timeline.apply(login(review - 10 * DAY))
-    timeline.advance(review + offset)
+    timeline.advance(review + offset, final=True)
     granted = restores(timeline.outputs)
     if offset < 0 * SECOND:
         assert granted == []
@@ -246,9 +246,9 @@ def test_a_flag_while_closed_restarts_the_cooling_period(kind: str) -> None:
     timeline.apply(*restart_by_flag(kind, C + 50 * DAY))
     timeline.apply(login(C + 130 * DAY))
     # The cooling length stays that of the closure (90 days: no CASH_OUT closure reason).
-    timeline.advance(C + 140 * DAY - SECOND)
+    timeline.advance(C + 140 * DAY - SECOND, final=True)
     assert restores(timeline.outputs) == []
-    timeline.advance(C + 140 * DAY)
+    timeline.advance(C + 140 * DAY, final=True)
     assert [d.decided_at for d in restores(timeline.outputs)] == [C + 140 * DAY]
 
 
@@ -260,9 +260,9 @@ def test_overdue_flags_while_closed_restart_the_cooling_period() -> None:
     timeline.apply(pay(paid_at, "L1", installment=1))
     assert [f.overdue_days for f in flags(timeline.outputs, "OVERDUE")] == [1]
     timeline.apply(login(paid_at + 80 * DAY))
-    timeline.advance(paid_at + 90 * DAY - SECOND)
+    timeline.advance(paid_at + 90 * DAY - SECOND, final=True)
     assert restores(timeline.outputs) == []
-    timeline.advance(paid_at + 90 * DAY)
+    timeline.advance(paid_at + 90 * DAY, final=True)
     assert [d.decided_at for d in restores(timeline.outputs)] == [paid_at + 90 * DAY]
 
 
@@ -286,9 +286,9 @@ def test_clearing_an_overdue_installment_restarts_the_cooling_period(
     # Without the clearing, the cooling would restart at the last flag (overdue day 7).
     assert anchor is None or restart > max(late)
     timeline.apply(login(restart + 80 * DAY))
-    timeline.advance(restart + 90 * DAY - SECOND)
+    timeline.advance(restart + 90 * DAY - SECOND, final=True)
     assert restores(timeline.outputs) == []
-    timeline.advance(restart + 90 * DAY)
+    timeline.advance(restart + 90 * DAY, final=True)
     assert [d.decided_at for d in restores(timeline.outputs)] == [restart + 90 * DAY]
 
 
@@ -311,7 +311,7 @@ def test_restore_needs_a_login_in_the_last_30_days(
 ) -> None:
     timeline = closed_by("DEVICE_SWITCHING")
     timeline.apply(login(last_login))
-    timeline.advance(REVIEW + 5 * DAY)
+    timeline.advance(REVIEW + 5 * DAY, final=True)
     assert [d.decided_at for d in restores(timeline.outputs)] == (
         [restored_at] if restored_at else []
     )
@@ -329,13 +329,13 @@ def test_restore_needs_a_login_in_the_last_30_days(
 def test_only_a_successful_login_counts_as_logging_in(recent: Event) -> None:
     timeline = closed_by("DEVICE_SWITCHING")
     timeline.apply(login(REVIEW - 31 * DAY), recent)
-    timeline.advance(REVIEW + 5 * DAY)
+    timeline.advance(REVIEW + 5 * DAY, final=True)
     assert restores(timeline.outputs) == []
 
 
 def test_a_later_login_decides_when_no_recent_login_at_the_deadline() -> None:
     timeline = closed_by("DEVICE_SWITCHING")
-    timeline.advance(REVIEW)
+    timeline.advance(REVIEW, final=True)
     assert restores(timeline.outputs) == []
     # An event that leaves a condition unmet decides nothing.
     timeline.apply(outflow(REVIEW + DAY, "10.00", None, "purchase"))
@@ -357,7 +357,7 @@ def test_a_later_score_decides_when_the_score_is_low_at_the_deadline(
     timeline = Timeline()
     timeline.apply(login(C - DAY), score(C, 550))
     timeline.apply(login(REVIEW - 10 * DAY))
-    timeline.advance(REVIEW)
+    timeline.advance(REVIEW, final=True)
     assert restores(timeline.outputs) == []
     trigger = score(REVIEW + 5 * DAY, new_score)
     timeline.apply(trigger)
@@ -376,21 +376,21 @@ def test_a_past_due_installment_blocks_restore_and_clearing_it_restarts_cooling(
     serious = midnight(due + timedelta(days=30))  # 2026-06-10 00:00
     timeline = Timeline()
     timeline.apply(drawdown(at(60), "L1"), bill(at(61), "L1", 1, due))
-    timeline.advance(serious)
+    timeline.advance(serious, final=True)
     [closing] = closes(timeline.outputs)
     assert codes(closing) == ["SERIOUS_OVERDUE"]
     review = serious + 90 * DAY
     timeline.apply(login(review - 5 * DAY))
-    timeline.advance(review)
+    timeline.advance(review, final=True)
     assert restores(timeline.outputs) == []
     paid_at = review + 2 * DAY
     timeline.apply(pay(paid_at, "L1", installment=1))
     # Clearing an overdue installment is a negative signal: no eligibility yet.
     assert restores(timeline.outputs) == []
     timeline.apply(login(paid_at + 85 * DAY))
-    timeline.advance(paid_at + 90 * DAY - SECOND)
+    timeline.advance(paid_at + 90 * DAY - SECOND, final=True)
     assert restores(timeline.outputs) == []
-    timeline.advance(paid_at + 90 * DAY)
+    timeline.advance(paid_at + 90 * DAY, final=True)
     assert [d.decided_at for d in restores(timeline.outputs)] == [paid_at + 90 * DAY]
 
 
@@ -411,7 +411,7 @@ def restored(code: str = "DEVICE_SWITCHING") -> tuple[Timeline, datetime]:
     timeline = closed_by(code)
     review = C + cooling * DAY
     timeline.apply(login(review - 10 * DAY))
-    timeline.advance(review)
+    timeline.advance(review, final=True)
     assert len(restores(timeline.outputs)) == 1
     return timeline, review
 
@@ -434,7 +434,7 @@ def test_a_new_cycle_gets_its_own_restore_and_cooling() -> None:
     assert codes(second) == ["CASH_OUT"]
     assert second.next_review_at == again + 180 * DAY
     timeline.apply(login(again + 175 * DAY))
-    timeline.advance(again + 180 * DAY)
+    timeline.advance(again + 180 * DAY, final=True)
     first_restore, second_restore = restores(timeline.outputs)
     assert second_restore.decided_at == again + 180 * DAY
     assert codes(second_restore) == ["CASH_OUT"]
@@ -444,7 +444,7 @@ def test_a_new_cycle_gets_its_own_restore_and_cooling() -> None:
 @pytest.mark.parametrize("offset", [-SECOND, 0 * SECOND], ids=["1s-before", "at"])
 def test_inactivity_counts_from_the_eligibility(offset: timedelta) -> None:
     timeline, eligible = restored()
-    timeline.advance(eligible + 90 * DAY + offset)
+    timeline.advance(eligible + 90 * DAY + offset, final=True)
     closing = [d for d in closes(timeline.outputs) if "INACTIVITY" in codes(d)]
     expected = [] if offset else [eligible + 90 * DAY]
     assert [d.decided_at for d in closing] == expected
@@ -453,9 +453,9 @@ def test_inactivity_counts_from_the_eligibility(offset: timedelta) -> None:
 def test_a_drawdown_after_eligibility_restarts_inactivity() -> None:
     timeline, eligible = restored()
     timeline.apply(drawdown(eligible + 10 * DAY, "L9"))
-    timeline.advance(eligible + 100 * DAY - SECOND)
+    timeline.advance(eligible + 100 * DAY - SECOND, final=True)
     assert len(closes(timeline.outputs)) == 1
-    timeline.advance(eligible + 100 * DAY)
+    timeline.advance(eligible + 100 * DAY, final=True)
     [_, second] = closes(timeline.outputs)
     assert codes(second) == ["INACTIVITY"]
     assert second.decided_at == eligible + 100 * DAY
@@ -467,7 +467,7 @@ def test_one_restore_per_closure() -> None:
         timeline.apply(
             login(eligible + 20 * month * DAY), drawdown(eligible + 20 * month * DAY, f"M{month}")
         )
-    timeline.advance(eligible + 60 * DAY)
+    timeline.advance(eligible + 60 * DAY, final=True)
     assert len(restores(timeline.outputs)) == 1
     assert timeline.line_state() == "restore_eligible"
 
@@ -476,11 +476,11 @@ def test_overdue_milestones_do_not_close_but_serious_overdue_closes_an_eligible_
     timeline, eligible = restored()
     due = (eligible + 5 * DAY).date()
     timeline.apply(bill(eligible + DAY, "L5", 1, due))
-    timeline.advance(midnight(due) + 30 * DAY - SECOND)
+    timeline.advance(midnight(due) + 30 * DAY - SECOND, final=True)
     assert [f.overdue_days for f in flags(timeline.outputs, "OVERDUE")] == [1, 7, 15]
     assert len(closes(timeline.outputs)) == 1
     assert timeline.line_state() == "restore_eligible"
-    timeline.advance(midnight(due) + 30 * DAY)
+    timeline.advance(midnight(due) + 30 * DAY, final=True)
     second = closes(timeline.outputs)[1]
     assert codes(second) == ["SERIOUS_OVERDUE"]
     assert (second.decided_at, second.trigger_event_id) == (midnight(due) + 30 * DAY, None)

@@ -98,15 +98,20 @@ def orders(events: list[Event], count: int = 24) -> list[list[Event]]:
 
 @pytest.mark.parametrize("signal,events", WINDOWED.values(), ids=WINDOWED.keys())
 def test_out_of_order_events_still_fill_their_windows(signal: str, events: list[Event]) -> None:
+    in_order = run(sorted(events, key=lambda e: e.occurred_at))
+    [became_true] = [f.raised_at for f in flags(in_order.outputs, signal)]
     for arrival in orders(events):
         timeline = run(arrival)
         raised = flags(timeline.outputs, signal)
         assert len(raised) == 1, [e.event_id for e in arrival]
-        # Caused by an event: raised at that event's occurred_at, and the close with it.
+        # Raised, and the line closed, when the condition became true in event time, whatever
+        # the arrival order; the trigger is the event whose arrival made it known.
         [closing] = closes(timeline.outputs)
         trigger = {e.event_id: e for e in arrival}[closing.trigger_event_id or ""]
-        assert raised[0].raised_at == closing.decided_at == trigger.occurred_at
+        assert raised[0].raised_at == closing.decided_at == became_true
+        assert trigger.occurred_at <= became_true
         assert raised[0].trigger_event_id == trigger.event_id
+        assert raised[0].flag_id == flags(in_order.outputs, signal)[0].flag_id
         assert codes(closing) == [signal]
 
 
@@ -138,18 +143,26 @@ def test_late_events_outside_the_window_do_not_count(signal: str, events: list[E
 
 
 def test_a_late_bind_completes_a_cash_out() -> None:
-    # The bind happened before the outflow but arrives after it.
+    # The bind happened before the outflow but arrives after it: the cash-out happened when
+    # the money went out, and the bind's arrival is what made it known.
     events = [drawdown(D, "L1"), outflow(D + 2 * HOUR, "800.00", "c1"), card(D + HOUR, "c1")]
     timeline = run(events)
     [closing] = closes(timeline.outputs)
     assert codes(closing) == ["CASH_OUT"]
     assert closing.trigger_event_id == events[-1].event_id
-    assert closing.decided_at == D + HOUR
+    assert closing.decided_at == D + 2 * HOUR
 
 
-def test_an_older_credit_score_does_not_replace_the_latest() -> None:
-    timeline = run([score(at(5), 700), score(at(1), 500)])
-    assert decisions(timeline.outputs) == []
+def test_an_older_credit_score_counts_at_its_time_but_does_not_replace_the_latest() -> None:
+    # The score was 500 from day 1 to day 5: the line closes at day 1 in any arrival order,
+    # and the latest score stays 700.
+    late = run([score(at(5), 700), score(at(1), 500)])
+    [closing] = closes(late.outputs)
+    assert closing.decided_at == at(1)
+    assert late.engine.state_of("u1").score == 700  # type: ignore[union-attr]
+    assert [d.decided_at for d in closes(run([score(at(1), 500), score(at(5), 700)]).outputs)] == [
+        at(1)
+    ]
     timeline = run([score(at(1), 700), score(at(5), 500)])
     assert [d.decided_at for d in closes(timeline.outputs)] == [at(5)]
 
@@ -274,7 +287,7 @@ def test_a_deadline_at_the_event_instant_fires_before_the_event() -> None:
     events = [login(close_at - (3 - i) * HOUR, f"x{i}") for i in range(4)]
     events += [login(review - DAY), card(review - 2 * HOUR, "c"), profile(review - HOUR, "phone")]
     events += [profile(review - HOUR / 2, "identity"), card(review, "c", "unbind")]
-    timeline = run(events)
+    timeline = run(events, until=review)
     assert [(d.decision, d.decided_at) for d in decisions(timeline.outputs)] == [
         ("close_line", close_at),
         ("restore_eligibility", review),
@@ -376,7 +389,7 @@ def test_restarting_from_saved_state_changes_nothing(cut: int) -> None:
         second.restore(user, blob)
     for item in events[cut:]:
         outputs += second.apply(item).outputs
-    outputs += second.advance(at(500))
+    outputs += second.advance(at(500), final=True)
     assert [o.model_dump(mode="json") for o in outputs] == [
         o.model_dump(mode="json") for o in whole.outputs
     ]

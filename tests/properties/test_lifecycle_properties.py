@@ -90,14 +90,18 @@ KINDS = [
 ]
 
 
+LONG_GAPS = (0, 60, 3600, 6 * 3600, 86400, 10 * 86400, 40 * 86400)
+"""Seconds between events: mostly forward in time, sometimes a burst, sometimes a silence."""
+
+
 @st.composite
-def histories(draw: Any, max_events: int = 120) -> list[Event]:
+def histories(draw: Any, max_events: int = 120, gaps: tuple[int, ...] = LONG_GAPS) -> list[Event]:
     count = draw(st.integers(1, max_events))
     moment = START
     events: list[Event] = []
     for index in range(count):
         # Mostly forward in time, sometimes a burst, sometimes a long silence, sometimes late.
-        gap = draw(st.sampled_from([0, 60, 3600, 6 * 3600, 86400, 10 * 86400, 40 * 86400]))
+        gap = draw(st.sampled_from(gaps))
         moment += timedelta(seconds=gap)
         late = draw(st.sampled_from([0, 0, 0, 0, 7200]))
         user = draw(st.sampled_from(USERS))
@@ -119,7 +123,7 @@ def run(events: list[Event], until_days: int = 800) -> list[Flag | Decision]:
     outputs: list[Flag | Decision] = []
     for event in events:
         outputs.extend(engine.apply(event).outputs)
-    outputs.extend(engine.advance(START + timedelta(days=until_days)))
+    outputs.extend(engine.advance(START + timedelta(days=until_days), final=True))
     return outputs
 
 
@@ -169,7 +173,7 @@ def test_restoring_state_from_its_serialised_form_changes_nothing(
         second.advance(first.clock)
     for event in events[cut:]:
         outputs.extend(second.apply(event).outputs)
-    outputs.extend(second.advance(START + timedelta(days=800)))
+    outputs.extend(second.advance(START + timedelta(days=800), final=True))
     assert [o.model_dump_json() for o in outputs] == straight
     for engine in (first, second):
         users = [engine.state_of(user) for user in USERS]

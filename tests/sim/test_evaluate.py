@@ -157,7 +157,7 @@ def test_simulate_then_evaluate_from_the_command_line(tmp_path: Path) -> None:
     argv += ["--until", "2026-01-31T00:00:00Z", "--report", str(report)]
     assert main([*argv, "--compare-policy", str(policy)]) == 0
     text = (report / "report.md").read_text()
-    assert "# Decision quality: `default-2026.11` vs `strict`" in text
+    assert "# Decision quality: `default-2026.12` vs `strict`" in text
     assert "users newly closed" in text
 
 

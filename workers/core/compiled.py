@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from schemas.outputs import REASON_CODES
 from workers.core.policy import Policy
-from workers.core.timeutil import days, hours
+from workers.core.timeutil import SECOND, days, hours
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +44,7 @@ class Compiled:
     restore_min_score: int
     dedupe_window: int
     dedupe_max: int
+    grace: int
 
 
 @lru_cache(maxsize=32)
@@ -85,4 +86,5 @@ def compile_policy(policy: Policy) -> Compiled:
         restore_min_score=policy.restore.min_credit_score,
         dedupe_window=days(policy.memory.dedupe_days),
         dedupe_max=policy.memory.dedupe_max_ids,
+        grace=policy.time.grace_seconds * SECOND,
     )

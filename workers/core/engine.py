@@ -2,6 +2,17 @@
 
 ``apply`` moves the clock to the event's time, fires every deadline due by then (in time
 order, across users), then applies the event; ``advance`` fires deadlines up to a time.
+
+**Grace.** A deadline fires when the clock reaches ``deadline + grace`` (the policy's
+``[time] grace``); its outputs still carry the deadline. Per user, events and deadlines take
+effect in time order: an event dated before the user's next unfired deadline is applied at
+once; one dated at or after it waits in the user's state and is applied right after the
+deadline fires (deadline first at equal instants). An event that moves or removes the
+deadline releases what waited on it. So a deadline is judged on exactly the user's events
+dated before it, whatever order they arrived in within grace. An event that arrives after
+the clock passed ``occurred_at + grace`` is *late*: applied, counted, and corrected for
+(``corrections``).
+
 Finding due deadlines costs in proportion to the deadlines due, not to the number of users:
 a heap of ``(deadline, user_id)`` with stale entries skipped lazily, checked against a map
 of each user's pending deadline (so a stale entry never needs the user's state).
@@ -16,15 +27,19 @@ which is also the changelog record ``take_dirty`` hands out.
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_right
+from collections import Counter
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from schemas.events import Event
+from schemas.events import Event, event_to_json, parse_event
 from workers.core.compiled import compile_policy
+from workers.core.corrections import correct, needs_correction
 from workers.core.decide import decide
 from workers.core.lifecycle import STANDING, Output, fire_deadline, unmet_restore_conditions
+from workers.core.messages import close_message, unmet_message
 from workers.core.policy import Policy
-from workers.core.state import LINE_CLOSED, UserState, deserialize
+from workers.core.state import LINE_CLOSED, MAX_WAITING, UserState, deserialize
 from workers.core.timeutil import from_us, iso, to_us
 from workers.core.users import Users
 
@@ -33,10 +48,13 @@ LIVE_USERS = 50_000
 
 
 class Step(NamedTuple):
-    """What one event did: its outputs, and whether it was a duplicate (nothing changed)."""
+    """What one event did: its outputs; whether it was a duplicate (nothing changed), late
+    (it came after the clock passed its time plus grace) or is waiting for a deadline."""
 
     outputs: list[Output]
     duplicate: bool = False
+    late: bool = False
+    waiting: bool = False
 
 
 class Engine:
@@ -45,11 +63,17 @@ class Engine:
     def __init__(self, policy: Policy, *, live_users: int = LIVE_USERS) -> None:
         self.policy = policy
         self._rules = compile_policy(policy)
+        self._grace = self._rules.grace
         self._users = Users(live_users)
         self._heap: list[tuple[int, str]] = []
         self._deadlines: dict[str, int] = {}  # user id -> pending deadline, for users with one
         self._clock: int | None = None
         self._dirty: set[str] = set()
+        self._waiting: dict[str, int] = {}  # user id -> events waiting, for users with some
+        self.cap_drops: Counter[str] = Counter()
+        """What the state's size caps forced out, by what (since the last ``take_counts``)."""
+        self.late_events: Counter[str] = Counter()
+        """Late events applied, by event type (since the last ``take_counts``)."""
 
     @property
     def clock(self) -> datetime | None:
@@ -69,58 +93,114 @@ class Engine:
         """Users with a pending deadline (kept as they change, not a scan)."""
         return len(self._deadlines)
 
+    @property
+    def waiting_count(self) -> int:
+        """Events held in users' states until a deadline fires (kept as they change)."""
+        return sum(self._waiting.values())
+
+    def take_counts(self) -> tuple[Counter[str], Counter[str]]:
+        """(cap drops by what, late events by type) since the last call."""
+        counts = (self.cap_drops, self.late_events)
+        self.cap_drops, self.late_events = Counter(), Counter()
+        return counts
+
     def apply(self, event: Event) -> Step:
         at = to_us(event.occurred_at)
         clock = self._clock
+        outputs: list[Output] = []
         if clock is None or at > clock:
             self._clock = clock = at
             heap = self._heap
-            outputs = self._fire_due(at) if heap and heap[0][0] <= at else []
-        else:
-            outputs = []
+            if heap and heap[0][0] <= at - self._grace:
+                outputs = self._fire_due(at - self._grace)
         user_id = event.user_id
         state = self._users.use(user_id)
-        before = state.next_deadline
-        _, produced, duplicate = decide(state, event, self._rules, at)
-        if duplicate:
+        if event.event_id in state.seen or any(w[1] == event.event_id for w in state.waiting):
             return Step(outputs, True)
         self._dirty.add(user_id)
-        outputs.extend(produced)
-        # A bill whose milestones already passed (or an out-of-order event) can leave
-        # this user with deadlines at or before the clock: fire them now.
-        while state.next_deadline is not None and state.next_deadline <= clock:
-            outputs.extend(fire_deadline(state, self._rules, user_id))
-        after = state.next_deadline
-        if after != before:
-            self._set_deadline(user_id, after)
-        return Step(outputs)
+        before = state.next_deadline
+        late = at + self._grace < clock
+        if late:
+            self.late_events[event.type] += 1
+        rules = self._rules
+        waiting = before is not None and at >= before
+        if waiting:
+            self._wait(state, event, at)
+        else:
+            outputs.extend(decide(state, event, rules, at, self.cap_drops)[1])
+            if state.timed and needs_correction(state, at):
+                outputs.extend(correct(state, rules, user_id, event, at))
+        self._settle(user_id, state, clock - self._grace, outputs)
+        if state.next_deadline != before:
+            self._set_deadline(user_id, state.next_deadline)
+        if waiting or user_id in self._waiting:
+            self._count_waiting(user_id, state)
+        return Step(outputs, False, late, waiting)
 
-    def advance(self, now: datetime) -> list[Output]:
-        """Move the clock to ``now`` (never back) and fire every deadline at or before it."""
+    def advance(self, now: datetime, *, final: bool = False) -> list[Output]:
+        """Move the clock to ``now`` (never back) and fire every deadline due by then.
+
+        ``final``: the input is complete up to ``now``: every deadline at or before it fires
+        (grace does not hold it back) and what waited on them is applied.
+        """
         at = to_us(now)
-        if self._clock is not None and at <= self._clock:
-            return self._fire_due(self._clock)
-        return self._advance_to(at)
+        if self._clock is None or at > self._clock:
+            self._clock = at
+        clock = self._clock
+        return self._fire_due(at if final else clock - self._grace)
 
-    def _advance_to(self, at: int) -> list[Output]:
-        self._clock = at
-        return self._fire_due(at)
+    def _wait(self, state: UserState, event: Event, at: int) -> None:
+        """Hold an event dated at or after the user's pending deadline until it fires."""
+        entry = (at, event.event_id, event_to_json(event).decode())
+        state.waiting.insert(bisect_right(state.waiting, at, key=lambda w: w[0]), entry)
+
+    def _settle(self, user_id: str, state: UserState, due_until: int, out: list[Output]) -> None:
+        """Apply the user's waiting events dated before its next deadline, and fire its
+        deadlines due by ``due_until``, in time order (a deadline first at equal instants).
+
+        Too many waiting events fire the pending deadline early (counted as a cap drop)."""
+        rules, drops = self._rules, self.cap_drops
+        while True:
+            deadline, waiting = state.next_deadline, state.waiting
+            if waiting and (deadline is None or waiting[0][0] < deadline):
+                at, _, text = waiting.pop(0)
+                event = parse_event(text)
+                out.extend(decide(state, event, rules, at, drops)[1])
+                if state.timed and needs_correction(state, at):
+                    out.extend(correct(state, rules, user_id, event, at))
+            elif deadline is not None and (deadline <= due_until or len(waiting) > MAX_WAITING):
+                if deadline > due_until:
+                    drops["waiting_events"] += 1
+                out.extend(fire_deadline(state, rules, user_id, drops))
+            else:
+                return
 
     def _fire_due(self, until: int) -> list[Output]:
+        """Fire every deadline at or before ``until``, across users in deadline order."""
         outputs: list[Output] = []
-        deadlines, users = self._deadlines, self._users
+        deadlines, users, rules, drops = self._deadlines, self._users, self._rules, self.cap_drops
         # ``self._heap`` each time round: ``_set_deadline`` may rebuild it mid-loop.
         while self._heap and self._heap[0][0] <= until:
             deadline, user_id = heapq.heappop(self._heap)
             if deadlines.get(user_id) != deadline:
                 continue  # stale entry: the user's deadline moved since it was pushed
             state, cold = users.borrow(user_id)
-            outputs.extend(fire_deadline(state, self._rules, user_id))
+            outputs.extend(fire_deadline(state, rules, user_id, drops))
+            # What waited on this deadline, up to the next one (which goes back in the heap).
+            self._settle(user_id, state, deadline, outputs)
             if cold:
                 users.put_back(user_id, state)
             self._dirty.add(user_id)
             self._set_deadline(user_id, state.next_deadline)
+            if user_id in self._waiting:
+                self._count_waiting(user_id, state)
         return outputs
+
+    def _count_waiting(self, user_id: str, state: UserState) -> None:
+        if state.waiting:
+            self._waiting[user_id] = len(state.waiting)
+        else:
+            self._waiting.pop(user_id, None)
 
     def _set_deadline(self, user_id: str, deadline: int | None) -> None:
         if deadline is None:
@@ -146,6 +226,7 @@ class Engine:
         state = deserialize(blob)  # read now, so a bad record fails here and not on first use
         self._users.restore(user_id, state, blob)
         self._set_deadline(user_id, state.next_deadline)
+        self._count_waiting(user_id, state)
 
     def state_of(self, user_id: str) -> UserState | None:
         """The user's state, made live (and the most recently used) if it was cold."""
@@ -169,18 +250,25 @@ class Engine:
             "closures": state.cycle,
             "as_of": iso(now),
             "active_signals": active,
-            "last_closure_reasons": state.close_reasons,
+            "last_closure_reasons": [
+                {**reason, "message": close_message(reason["code"], reason["evidence"])}
+                for reason in state.close_reasons
+            ],
             "closed_at": iso(state.closed_at) if state.closed_at is not None else None,
             "next_review_at": (
                 iso(state.anchor + state.cooling) if closed and state.anchor is not None else None
             ),
-            "unmet_restore_conditions": (
-                unmet_restore_conditions(state, self._rules, now) if closed else []
-            ),
+            "unmet_restore_conditions": [
+                {"code": code, "rule": rule, "message": unmet_message(code, rule)}
+                for code, rule in (
+                    unmet_restore_conditions(state, self._rules, now) if closed else []
+                )
+            ],
             "recent_flags": [
                 {"signal": f["signal"], "raised_at": iso(f["raised_at"])}
                 for f in state.recent_flags
             ],
             "next_deadline_at": iso(state.next_deadline) if state.next_deadline else None,
+            "waiting_events": len(state.waiting),
             "policy_version": self.policy.version,
         }

@@ -7,6 +7,7 @@ flags raised at that instant, then ``finish`` closes the line or grants restore 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from typing import Any
 
 from schemas.outputs import REASON_CODES, Decision, Flag, Reason
@@ -18,6 +19,7 @@ from workers.core.state import (
     LINE_OPEN,
     LINE_RESTORE_ELIGIBLE,
     MAX_RECENT_FLAGS,
+    MAX_TIMED,
     UserState,
 )
 from workers.core.timeutil import DAY, day_start_us, from_us, iso
@@ -36,6 +38,9 @@ STANDING: dict[str, signals.TruthFn] = {
 }
 """Conditions that can be true at any instant (INACTIVITY is only ever true at its deadline)."""
 
+TIME_TRIGGERED = frozenset({"SERIOUS_OVERDUE", "INACTIVITY"})
+"""Reason codes raised by a deadline firing, which a late event can prove wrong."""
+
 
 def stable_id(*parts: object) -> str:
     return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(part) for part in parts)))
@@ -44,18 +49,31 @@ def stable_id(*parts: object) -> str:
 class Step:
     """Everything that happens to one user at one instant ``at``."""
 
-    __slots__ = ("at", "outputs", "raised", "rules", "state", "trigger", "user_id")
+    __slots__ = ("at", "drops", "outputs", "raised", "rules", "state", "trigger", "user_id")
 
     def __init__(
-        self, state: UserState, rules: Compiled, user_id: str, at: int, trigger: str | None
+        self,
+        state: UserState,
+        rules: Compiled,
+        user_id: str,
+        at: int,
+        trigger: str | None,
+        drops: Counter[str] | None = None,
     ) -> None:
         self.state = state
         self.rules = rules
         self.user_id = user_id
         self.at = at
         self.trigger = trigger
+        self.drops = drops
         self.outputs: list[Output] = []
-        self.raised: dict[str, dict[str, Any]] = {}
+        self.raised: dict[str, tuple[dict[str, Any], int]] = {}
+        """Close-worthy signals raised in this step: evidence, and when each became true."""
+
+    def dropped(self, what: str, count: int = 1) -> None:
+        """A size cap forced ``count`` items of ``what`` out of the state."""
+        if self.drops is not None:
+            self.drops[what] += count
 
     def raise_flag(
         self,
@@ -63,52 +81,66 @@ class Step:
         evidence: dict[str, Any],
         key: str = "",
         overdue_days: int | None = None,
+        at: int | None = None,
     ) -> None:
-        """Emit a flag; flags are the negative signals that restart a cooling period."""
+        """Emit a flag; flags are the negative signals that restart a cooling period.
+
+        ``at``: when the condition became true, if later than the step's instant (an event
+        that arrived out of order completed a window whose last item is later)."""
         if signal != "OVERDUE" and signal not in self.rules.active_codes:
             return
         state = self.state
+        at = self.at if at is None else at
+        flag_id = stable_id(self.user_id, signal, at, key, self.rules.version)
+        if self.trigger is None:  # a deadline raised it: a late event may prove it wrong
+            remember_timed(state, ["flag", signal, at, key, flag_id, state.cycle])
         self.outputs.append(
             Flag(
-                flag_id=stable_id(self.user_id, signal, self.at, key, self.rules.version),
+                flag_id=flag_id,
                 user_id=self.user_id,
                 signal=signal,
                 overdue_days=overdue_days,
                 evidence=evidence,
-                raised_at=from_us(self.at),
+                raised_at=from_us(at),
                 trigger_event_id=self.trigger,
                 policy_version=self.rules.version,
             )
         )
-        state.recent_flags.append({"signal": signal, "raised_at": self.at, "key": key})
+        state.recent_flags.append({"signal": signal, "raised_at": at, "key": key})
         del state.recent_flags[:-MAX_RECENT_FLAGS]
-        self.negative_signal()
+        self.negative_signal(at)
         if signal in self.rules.close_codes and signal not in self.raised:
-            self.raised[signal] = evidence
+            self.raised[signal] = (evidence, at)
 
-    def negative_signal(self) -> None:
+    def negative_signal(self, at: int | None = None) -> None:
         """A flag or a cleared overdue installment: a closed line's cooling restarts now."""
         state = self.state
         if state.line == LINE_CLOSED:
-            state.anchor = max(state.anchor or self.at, self.at)
+            at = self.at if at is None else at
+            state.anchor = max(state.anchor or at, at)
             state.awaiting_restore = False
 
     def finish(self) -> None:
         """Close the line if a close-worthy flag was raised; else maybe grant eligibility."""
         state = self.state
         if self.raised and state.line != LINE_CLOSED:
-            self._close()
+            close_at = min(at for _, at in self.raised.values())
+            self._close(close_at)
+            for _, at in self.raised.values():
+                if at > close_at:  # raised later than the closure: restarts its cooling
+                    self.negative_signal(at)
         elif state.line == LINE_CLOSED and state.awaiting_restore and self.trigger is not None:
             self.try_restore()
 
-    def _close(self) -> None:
-        state, rules, at = self.state, self.rules, self.at
+    def _close(self, at: int) -> None:
+        state, rules = self.state, self.rules
         reasons: list[tuple[str, dict[str, Any]]] = []
         for code in REASON_CODES:
             if code not in rules.close_codes:
                 continue
-            if code in self.raised:
-                reasons.append((code, self.raised[code]))
+            raised = self.raised.get(code)
+            if raised is not None and raised[1] == at:
+                reasons.append((code, raised[0]))
                 continue
             truth_fn = STANDING.get(code)
             truth = truth_fn(state, rules, at) if truth_fn else None
@@ -122,9 +154,13 @@ class Step:
         state.cooling = rules.severe_cooling if codes & rules.severe_codes else rules.cooling
         state.anchor = at
         state.awaiting_restore = False
+        decision_id = stable_id(self.user_id, "close_line", state.cycle, rules.version)
+        if self.trigger is None and codes <= TIME_TRIGGERED:
+            record = ["close", "+".join(sorted(codes)), at, "", decision_id, state.cycle]
+            remember_timed(state, record)
         self.outputs.append(
             Decision(
-                decision_id=stable_id(self.user_id, "close_line", state.cycle, rules.version),
+                decision_id=decision_id,
                 user_id=self.user_id,
                 decision="close_line",
                 reasons=[
@@ -180,20 +216,36 @@ class Step:
         )
 
 
-def unmet_restore_conditions(state: UserState, rules: Compiled, at: int) -> list[str]:
+def remember_timed(state: UserState, record: list[Any]) -> None:
+    """Keep a time-triggered output so that a late event can correct it (bounded)."""
+    state.timed.append(record)
+    del state.timed[:-MAX_TIMED]
+
+
+Unmet = tuple[str, str | None]
+"""An unmet restore condition: its code, and for ``RISK_STILL_PRESENT`` the rule's code."""
+
+
+def unmet_restore_conditions(state: UserState, rules: Compiled, at: int) -> list[Unmet]:
     """The restore conditions not yet met at ``at`` (empty: eligible)."""
-    unmet = []
+    unmet: list[Unmet] = []
     if state.anchor is not None and at < state.anchor + state.cooling:
-        unmet.append("COOLING_PERIOD_NOT_OVER")
+        unmet.append(("COOLING_PERIOD_NOT_OVER", None))
     if any(
         item.paid < item.billed and signals.past_due_since(item) <= at
         for item in state.installments.values()
     ):
-        unmet.append("INSTALLMENT_PAST_DUE")
+        unmet.append(("INSTALLMENT_PAST_DUE", None))
     if state.score is not None and state.score < rules.restore_min_score:
-        unmet.append("CREDIT_SCORE_TOO_LOW")
+        unmet.append(("CREDIT_SCORE_TOO_LOW", None))
     if state.last_login_at is None or state.last_login_at < at - rules.recent_login:
-        unmet.append("NO_RECENT_LOGIN")
+        unmet.append(("NO_RECENT_LOGIN", None))
+    # The risk must be over: no close rule's condition may still hold (INACTIVITY counts
+    # from the eligibility, so it cannot hold yet).
+    for code in REASON_CODES:
+        truth_fn = STANDING.get(code)
+        if code in rules.close_codes and truth_fn is not None and truth_fn(state, rules, at):
+            unmet.append(("RISK_STILL_PRESENT", code))
     return unmet
 
 
@@ -228,12 +280,14 @@ def schedule(state: UserState, rules: Compiled) -> None:
     state.next_deadline = best
 
 
-def fire_deadline(state: UserState, rules: Compiled, user_id: str) -> list[Output]:
+def fire_deadline(
+    state: UserState, rules: Compiled, user_id: str, drops: Counter[str] | None = None
+) -> list[Output]:
     """Fire everything due at the user's next deadline (which the caller has reached)."""
     at = state.next_deadline
     if at is None:
         return []
-    step = Step(state, rules, user_id, at, None)
+    step = Step(state, rules, user_id, at, None, drops)
     due_items = sorted(
         (item for item in state.installments.values() if item.paid < item.billed),
         key=lambda item: (item.due_day, item.loan_id, item.number),

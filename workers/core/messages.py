@@ -73,3 +73,17 @@ def close_message(code: str, evidence: dict[str, Any]) -> str:
 
 def restore_message(code: str, cooling_days: int) -> str:
     return RESTORE_MESSAGE.format(days=cooling_days, code_text=_CODE_TEXT[code])
+
+
+_UNMET = {
+    "COOLING_PERIOD_NOT_OVER": "The waiting period after the closure is not over yet.",
+    "INSTALLMENT_PAST_DUE": "A repayment is still past due.",
+    "CREDIT_SCORE_TOO_LOW": "The credit score is below what the credit line needs.",
+    "NO_RECENT_LOGIN": "There has been no login in the last month.",
+    "RISK_STILL_PRESENT": "The behaviour that closed the line is still going on: {what}.",
+}
+
+
+def unmet_message(code: str, rule: str | None = None) -> str:
+    """A sentence for an unmet restore condition (``rule``: the rule still true, if any)."""
+    return _UNMET[code].format(what=_CODE_TEXT.get(rule or "", "a risk rule still holds"))

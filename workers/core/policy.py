@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -38,7 +39,7 @@ class SeriousOverdue(RuleConfig):
 class CashOut(RuleConfig):
     window_hours: float = Field(24, gt=0, le=24 * 30)
     card_bound_within_days: float = Field(7, gt=0, le=365)
-    min_outflow_ratio: float = Field(0.8, gt=0, le=10)
+    min_outflow_ratio: float = Field(0.8, gt=0, le=1)
 
 
 class ScoreSwiping(RuleConfig):
@@ -105,6 +106,42 @@ class Restore(_Frozen):
         return value
 
 
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_DURATION_UNITS = (86_400, 3_600, 60, 1)
+MAX_GRACE_SECONDS = 7 * 86_400
+
+
+def duration_seconds(text: str) -> int:
+    """Seconds in a duration such as ``"15m"``, ``"1h30m"``, ``"90s"``, ``"2d"`` or ``"0"``."""
+    text = text.strip()
+    if text == "0":
+        return 0
+    match = _DURATION.fullmatch(text)
+    if match is None or not any(match.groups()):
+        raise ValueError(f"{text!r} is not a duration like '15m', '1h30m', '90s', '2d' or '0'")
+    return sum(
+        int(part) * unit for part, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if part
+    )
+
+
+class Time(_Frozen):
+    """How long a deadline waits for events dated before it (late payments, slow topics)."""
+
+    grace: str = "15m"
+
+    @field_validator("grace")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        seconds = duration_seconds(value)
+        if seconds > MAX_GRACE_SECONDS:
+            raise ValueError(f"grace must be at most 7d, got {value!r}")
+        return value
+
+    @property
+    def grace_seconds(self) -> int:
+        return duration_seconds(self.grace)
+
+
 class Memory(_Frozen):
     dedupe_days: float = Field(30, ge=1, le=3650)
     dedupe_max_ids: int = Field(1000, ge=16, le=100_000)
@@ -113,7 +150,7 @@ class Memory(_Frozen):
 class Policy(_Frozen):
     """All thresholds of the policy; the defaults are the product's default policy."""
 
-    version: str = Field("default-2026.11", min_length=1, max_length=64)
+    version: str = Field("default-2026.12", min_length=1, max_length=64)
     serious_overdue: SeriousOverdue = SeriousOverdue()
     cash_out: CashOut = CashOut()
     score_swiping: ScoreSwiping = ScoreSwiping()
@@ -123,6 +160,7 @@ class Policy(_Frozen):
     inactivity: Inactivity = Inactivity()
     low_credit_score: LowCreditScore = LowCreditScore()
     restore: Restore = Restore()
+    time: Time = Time()
     memory: Memory = Memory()
 
     def rule(self, code: str) -> RuleConfig:

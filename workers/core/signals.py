@@ -137,19 +137,26 @@ def low_score_at(state: UserState, rules: Compiled, at: int) -> Truth | None:
     """LOW_CREDIT_SCORE: the latest credit score is below the minimum."""
     if state.score is None or state.score >= rules.min_score:
         return None
-    return Truth(
-        FAR_FUTURE,
-        {
-            "credit_score": state.score,
-            "min_score": rules.min_score,
-            "scored_at": iso(state.score_at or at),
-        },
-    )
+    return Truth(FAR_FUTURE, score_evidence(rules, state.score, state.score_at or at))
+
+
+def score_evidence(rules: Compiled, score: int, scored_at: int) -> dict[str, Any]:
+    return {"credit_score": score, "min_score": rules.min_score, "scored_at": iso(scored_at)}
 
 
 def past_due_since(item: Installment) -> int:
     """Overdue day 1 begins at 00:00 UTC the day after the due date."""
     return day_start_us(item.due_day + 1)
+
+
+def completed_at(item: Installment) -> int:
+    """When the money attributed to ``item``, taken in time order, reached its bill."""
+    total = 0
+    for at, amount in item.payments:
+        total += amount
+        if total >= item.billed:
+            return at
+    return item.payments[-1][0] if item.payments else 0
 
 
 def overdue_days(item: Installment, at: int) -> int:
@@ -188,8 +195,11 @@ def serious_at(state: UserState, rules: Compiled, at: int) -> Truth | None:
     )
 
 
-def cash_out_for(state: UserState, rules: Compiled, loan: Loan) -> dict[str, Any] | None:
-    """CASH_OUT for one drawdown: outflows to freshly bound cards within its window."""
+def cash_out_for(
+    state: UserState, rules: Compiled, loan: Loan
+) -> tuple[dict[str, Any], int] | None:
+    """CASH_OUT for one drawdown: outflows to freshly bound cards within its window; the
+    evidence, and when (in time order) the outflows reached the ratio."""
     end = loan.drawn_at + rules.cash_window
     hits = []
     for outflow in state.outflows:
@@ -202,7 +212,14 @@ def cash_out_for(state: UserState, rules: Compiled, loan: Loan) -> dict[str, Any
     total = sum(outflow.amount for outflow, _ in hits)
     if not hits or total < rules.cash_ratio * loan.amount:
         return None
-    return {
+    hits.sort(key=lambda hit: hit[0].at)
+    running, completed_at = 0, hits[-1][0].at
+    for outflow, _ in hits:
+        running += outflow.amount
+        if running >= rules.cash_ratio * loan.amount:
+            completed_at = outflow.at
+            break
+    evidence = {
         "loan_id": loan.loan_id,
         "drawdown_event_id": loan.event_id,
         "drawn_amount": _yuan(loan.amount),
@@ -217,18 +234,19 @@ def cash_out_for(state: UserState, rules: Compiled, loan: Loan) -> dict[str, Any
                 "card_id": outflow.card_id,
                 "card_bound_at": iso(bound_at),
             }
-            for outflow, bound_at in sorted(hits, key=lambda h: h[0].at)
+            for outflow, bound_at in hits
         ],
     }
+    return evidence, completed_at
 
 
 def cash_out_active_at(state: UserState, rules: Compiled, at: int) -> Truth | None:
     """CASH_OUT as a standing condition: a flagged drawdown whose window holds ``at``."""
     for loan in state.loans.values():
         if loan.cash_out_flagged and loan.drawn_at <= at <= loan.drawn_at + rules.cash_window:
-            evidence = cash_out_for(state, rules, loan)
-            if evidence is not None:
-                return Truth(loan.drawn_at + rules.cash_window, evidence)
+            found = cash_out_for(state, rules, loan)
+            if found is not None:
+                return Truth(loan.drawn_at + rules.cash_window, found[0])
     return None
 
 

@@ -14,12 +14,15 @@ import orjson
 
 from workers.errors import LineguardError
 
-STATE_LAYOUT_VERSION = 1
+STATE_LAYOUT_VERSION = 2
+"""Layout 2 added waiting events, time-triggered output records, installment payment times
+and when each paid installment was completed; layout 1 is migrated on read."""
 
 # Hard caps that hold whatever the policy says (defence against hostile or looping producers).
 MAX_DEVICES = 64
 MAX_USES_PER_DEVICE = 32
 MAX_CARDS = 32
+MAX_BINDS_PER_CARD = 8
 MAX_OUTFLOWS = 128
 MAX_LOANS = 64
 MAX_SETTLED = 64
@@ -28,6 +31,10 @@ MAX_PAID_INSTALLMENTS = 64
 MAX_CYCLE_ITEMS = 128
 MAX_CHURN_ITEMS = 128
 MAX_RECENT_FLAGS = 16
+MAX_WAITING = 64
+MAX_TIMED = 16
+MAX_PAYMENTS = 16
+MAX_SCORES = 8
 
 LINE_OPEN = "open"
 LINE_CLOSED = "closed"
@@ -59,6 +66,8 @@ class Installment:
     billed: int
     paid: int = 0
     milestones_done: int = 0
+    payments: list[list[int]] = field(default_factory=list)
+    """[occurred_at, fen] of the money attributed to it, in time order (bounded)."""
 
 
 @dataclass(slots=True)
@@ -87,6 +96,8 @@ class UserState:
     last_login_at: int | None = None
     score: int | None = None
     score_at: int | None = None
+    scores: list[list[int]] = field(default_factory=list)
+    """The latest credit scores, [occurred_at, score] in time order (bounded)."""
     seen: dict[str, int] = field(default_factory=dict)
     devices: dict[str, list[int]] = field(default_factory=dict)
     card_binds: dict[str, list[int]] = field(default_factory=dict)
@@ -94,7 +105,8 @@ class UserState:
     loans: dict[str, Loan] = field(default_factory=dict)
     settled: dict[str, int] = field(default_factory=dict)
     installments: dict[str, Installment] = field(default_factory=dict)
-    paid_installments: dict[str, int] = field(default_factory=dict)
+    paid_installments: dict[str, list[int]] = field(default_factory=dict)
+    """Installment key -> [completed_at, due_day]: when its payments reached the bill."""
     credit: dict[str, int] = field(default_factory=dict)
     quick_cycles: list[tuple[int, str]] = field(default_factory=list)
     early_settlements: list[tuple[int, str]] = field(default_factory=list)
@@ -102,6 +114,14 @@ class UserState:
     episodes: dict[str, int] = field(default_factory=dict)
     recent_flags: list[dict[str, Any]] = field(default_factory=list)
     next_deadline: int | None = None
+    last_cleared_at: int | None = None
+    """When a past-due installment was last paid off (a negative signal)."""
+    waiting: list[tuple[int, str, str]] = field(default_factory=list)
+    """Events dated at or after the pending deadline, held until it fires: (occurred_at,
+    event_id, the event's JSON), in time order."""
+    timed: list[list[Any]] = field(default_factory=list)
+    """Time-triggered outputs that a late event may correct: ``[kind, code, at, key, id,
+    cycle]`` with kind ``flag`` or ``close`` (code: the closure's reason codes, joined)."""
 
 
 def installment_key(loan_id: str, number: int) -> str:
@@ -144,7 +164,16 @@ def serialize(state: UserState) -> bytes:
         },
         state.settled,
         {
-            k: [i.loan_id, i.number, i.product, i.due_day, i.billed, i.paid, i.milestones_done]
+            k: [
+                i.loan_id,
+                i.number,
+                i.product,
+                i.due_day,
+                i.billed,
+                i.paid,
+                i.milestones_done,
+                i.payments,
+            ]
             for k, i in state.installments.items()
         },
         state.paid_installments,
@@ -155,6 +184,10 @@ def serialize(state: UserState) -> bytes:
         state.episodes,
         state.recent_flags,
         state.next_deadline,
+        state.last_cleared_at,
+        state.waiting,
+        state.timed,
+        state.scores,
     ]
     return orjson.dumps(row)
 
@@ -164,8 +197,10 @@ def deserialize(blob: bytes) -> UserState:
         row = orjson.loads(blob)
     except orjson.JSONDecodeError as exc:
         raise StateError(f"state is not valid JSON: {exc}") from exc
-    if not isinstance(row, list) or not row or row[0] != STATE_LAYOUT_VERSION:
-        version = row[0] if isinstance(row, list) and row else None
+    version = row[0] if isinstance(row, list) and row else None
+    if version == 1:
+        row = _migrate_1_to_2(row)
+    elif version != STATE_LAYOUT_VERSION:
         raise StateError(f"unknown state layout version {version!r}")
     try:
         (
@@ -199,6 +234,10 @@ def deserialize(blob: bytes) -> UserState:
             episodes,
             recent_flags,
             next_deadline,
+            last_cleared_at,
+            waiting,
+            timed,
+            scores,
         ) = row
         return UserState(
             first_at=first_at,
@@ -222,7 +261,7 @@ def deserialize(blob: bytes) -> UserState:
             loans={k: Loan(k, *v) for k, v in loans.items()},
             settled=settled,
             installments={k: Installment(*v) for k, v in installments.items()},
-            paid_installments=paid_installments,
+            paid_installments={k: list(v) for k, v in paid_installments.items()},
             credit=credit,
             quick_cycles=[(t, s) for t, s in quick_cycles],
             early_settlements=[(t, s) for t, s in early_settlements],
@@ -230,6 +269,28 @@ def deserialize(blob: bytes) -> UserState:
             episodes=episodes,
             recent_flags=recent_flags,
             next_deadline=next_deadline,
+            last_cleared_at=last_cleared_at,
+            waiting=[(t, event_id, text) for t, event_id, text in waiting],
+            timed=timed,
+            scores=scores,
         )
     except (TypeError, ValueError) as exc:
         raise StateError(f"state does not match layout {STATE_LAYOUT_VERSION}: {exc}") from exc
+
+
+def _migrate_1_to_2(row: list[Any]) -> list[Any]:
+    """Layout 1 to 2: installments gain payment times, a paid installment records
+    [completed_at, due_day] (due day unknown: -1), four fields appended (the latest score
+    starts the score history)."""
+    if len(row) != 30:
+        raise StateError(f"state does not match layout 1: {len(row)} fields")
+    migrated = list(row)
+    # Money already attributed is taken as paid before anything that could still be corrected.
+    migrated[21] = {
+        key: [*item, [[0, item[5]]] if item[5] else []] for key, item in row[21].items()
+    }
+    migrated[22] = {key: [at, -1] for key, at in row[22].items()}
+    score, score_at = row[13], row[14]
+    migrated.extend([None, [], [], [] if score is None else [[score_at, score]]])
+    migrated[0] = STATE_LAYOUT_VERSION
+    return migrated
