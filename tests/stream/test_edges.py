@@ -14,7 +14,6 @@ from workers.codec import Rejected, dead_letter_headers, decode, read_dead_lette
 from workers.metrics import Metrics
 from workers.settings import Settings
 from workers.stream.assignor import plan
-from workers.stream.ordering import TimeOrder
 from workers.stream.routing import partition_for
 from workers.stream.store import MemoryStore, RocksStore
 
@@ -141,34 +140,6 @@ def test_metric_names_are_the_published_ones_and_carry_no_user_id() -> None:
     assert metrics.decision("close_line", "CASH_OUT") is metrics.decision("close_line", "CASH_OUT")
     metrics.forget_partition(0)
     assert 'partition="0"' not in generate_latest(metrics.registry).decode()
-
-
-# -- time order -------------------------------------------------------------------------
-
-
-def test_events_are_released_in_time_order_once_every_busy_input_has_caught_up() -> None:
-    order = TimeOrder(["logins", "payments"])
-    order.add("logins", 0, login("a", 10), 0.0)
-    order.add("logins", 1, login("b", 30), 0.0)
-    assert order.release(lambda topic: False) == []  # payments unread: wait
-    order.add("payments", 0, login("c", 20), 0.0)
-    released = order.release(lambda topic: False)
-    assert [h.event.user_id for h in released] == ["a", "c"]  # up to min(30, 20)
-    assert order.commit_offsets() == {"logins": 1, "payments": 1}
-    released = order.release(lambda topic: topic == "payments")
-    assert [h.event.user_id for h in released] == ["b"]
-    assert order.commit_offsets() == {"logins": 2, "payments": 1}
-
-
-def test_a_caught_up_input_does_not_hold_the_others_and_skips_move_offsets() -> None:
-    order = TimeOrder(["logins", "payments"])
-    order.skip("payments", 6)
-    order.add("logins", 4, login("a", 5), 0.0)
-    assert [h.offset for h in order.release(lambda topic: topic == "payments")] == [4]
-    assert order.commit_offsets() == {"logins": 5, "payments": 7}
-    order.add("logins", 5, login("b", 6), 0.0)
-    order.clear()
-    assert len(order) == 0 and order.commit_offsets() == {}
 
 
 # -- assignment and routing ---------------------------------------------------------------

@@ -1,106 +1,114 @@
-"""Time order across one partition's input topics.
+"""Time order across one partition's input topics (alignment).
 
-Each event type has its own topic, so one partition number is fed by six topic
-partitions that the consumer fetches independently. The engine's clock is the largest
-``occurred_at`` it has seen, and a clock that runs ahead fires other users' deadlines
-early; so the events of a partition are released in ``occurred_at`` order, the way
-Kafka Streams synchronises the inputs of a task: an event is released once every input
-that still has unread records has been read at least up to its time. An input whose
-position has reached its high watermark does not hold the others back.
+Each event type has its own topic, so one partition number is fed by six topic partitions
+that the consumer fetches independently. The events of a partition are released to the
+core in ``occurred_at`` order, as Kafka Streams synchronises the inputs of a task: an event
+at time ``t`` is released once every input topic either
+
+- has shown an event at or after ``t`` (each topic is itself in time order, so nothing
+  earlier can follow), or
+- is *idle*: it has no unread records, as seen by a fetch answered at least ``align_wait``
+  after the event was received. A producer writes all six topics in time order, but its
+  records reach the broker a little apart (batching, linger, retries); ``align_wait`` covers
+  that skew, so a record of an idle topic dated before ``t`` has arrived, and been seen by a
+  fetch, before ``t`` is released.
+
+So when each topic is in order and the cross-topic arrival skew stays under ``align_wait``,
+events are released exactly in time order; an event waits at most ``align_wait`` (plus one
+fetch) for a quiet topic, and not at all while every topic is busy. Beyond those limits the
+order can differ; per user the core's grace (deadlines wait for earlier events) still holds.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
-from operator import attrgetter
+from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.events import Event
+from workers.core.timeutil import to_us
 
-_ORDER = attrgetter("occurred_at", "sequence")
+IdleSince = Callable[[str], int | None]
+"""For a topic: ``None`` when it has unread records (or its position is unknown), else the
+wall time in ms of the latest fetch that found it with none."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, order=True)
 class Held:
-    """One decoded event waiting for its turn."""
+    """One decoded event waiting for its turn (ordered by time, then arrival)."""
 
-    occurred_at: datetime
+    at: int
     sequence: int
-    topic: str
-    offset: int
-    event: Event
-    received: float
-    record: Any = None
+    topic: str = field(compare=False)
+    offset: int = field(compare=False)
+    event: Event = field(compare=False)
+    received_ms: int = field(compare=False)
+    """Wall time (ms) when the consumer handed the record over."""
+    record: Any = field(default=None, compare=False)
     """The consumer record it came from (for a dead letter if the core fails on it)."""
-    released: bool = False
+    released: bool = field(default=False, compare=False)
 
 
 class TimeOrder:
     """The held events of one partition number, and what may be committed."""
 
-    def __init__(self, topics: Iterable[str]) -> None:
+    def __init__(self, topics: Iterable[str], align_wait_ms: int) -> None:
         self.topics = tuple(topics)
-        self._held: list[Held] = []
+        self.align_wait_ms = align_wait_ms
+        self._heap: list[Held] = []
         self._by_topic: dict[str, deque[Held]] = {topic: deque() for topic in self.topics}
-        self._seen_up_to: dict[str, datetime] = {}
+        self._seen_up_to: dict[str, int] = {}
         self._next_offset: dict[str, int] = {}
         self._held_per_topic: Counter[str] = Counter()
         self._sequence = 0
 
     def __len__(self) -> int:
-        return len(self._held)
+        return len(self._heap)
 
     def add(
-        self, topic: str, offset: int, event: Event, received: float, record: Any = None
+        self, topic: str, offset: int, event: Event, received_ms: int, record: Any = None
     ) -> None:
         """Hold a decoded event until ``release`` says its time has come."""
         self._sequence += 1
-        held = Held(event.occurred_at, self._sequence, topic, offset, event, received, record)
-        self._held.append(held)
+        at = to_us(event.occurred_at)
+        held = Held(at, self._sequence, topic, offset, event, received_ms, record)
+        heapq.heappush(self._heap, held)
         self._by_topic[topic].append(held)
         self._held_per_topic[topic] += 1
-        seen = self._seen_up_to.get(topic)
-        if seen is None or event.occurred_at > seen:
-            self._seen_up_to[topic] = event.occurred_at
+        if at > self._seen_up_to.get(topic, at - 1):
+            self._seen_up_to[topic] = at
         self._next_offset[topic] = offset + 1
 
     def skip(self, topic: str, offset: int) -> None:
         """A record that holds no event (a dead letter): only its offset moves on."""
         self._next_offset[topic] = offset + 1
 
-    def release(self, caught_up: Callable[[str], bool]) -> list[Held]:
-        """The held events that may be applied now, in ``occurred_at`` order.
-
-        ``caught_up(topic)`` tells whether the topic's partition has no unread records.
-        """
-        if not self._held:
+    def release(self, idle_since: IdleSince) -> list[Held]:
+        """The held events that may be applied now, in ``occurred_at`` order."""
+        if not self._heap:
             return []
-        horizon: datetime | None = None
-        for topic in self.topics:
-            if caught_up(topic):
-                continue
-            seen = self._seen_up_to.get(topic)
-            if seen is None:
-                return []  # an input with unread records that has shown nothing yet
-            if horizon is None or seen < horizon:
-                horizon = seen
-        if horizon is None:
-            ready, self._held = self._held, []
-            self._held_per_topic.clear()
-        else:
-            ready = [held for held in self._held if held.occurred_at <= horizon]
-            if not ready:
-                return []
-            self._held = [held for held in self._held if held.occurred_at > horizon]
-            for held in ready:
-                self._held_per_topic[held.topic] -= 1
-        for held in ready:
+        wait = self.align_wait_ms
+        fronts = [(self._seen_up_to.get(topic), idle_since(topic)) for topic in self.topics]
+        heap, ready = self._heap, []
+        while heap:
+            held = heap[0]
+            if not all(
+                (seen is not None and seen >= held.at)
+                or (idle is not None and idle >= held.received_ms + wait)
+                for seen, idle in fronts
+            ):
+                break
+            heapq.heappop(heap)
             held.released = True
-        ready.sort(key=_ORDER)
+            self._held_per_topic[held.topic] -= 1
+            ready.append(held)
         return ready
+
+    def oldest_received_ms(self) -> int | None:
+        """When the longest-held event was received (None: nothing held)."""
+        return min((h.received_ms for h in self._heap), default=None)
 
     def held_count(self, topic: str) -> int:
         return self._held_per_topic[topic]
@@ -120,8 +128,8 @@ class TimeOrder:
         return self._next_offset.get(topic)
 
     def clear(self) -> None:
-        """Forget held events and positions (on revocation: they are re-read from commits)."""
-        self._held.clear()
+        """Forget held events and positions (they are re-read from the committed offsets)."""
+        self._heap.clear()
         for queue in self._by_topic.values():
             queue.clear()
         self._held_per_topic.clear()
