@@ -90,6 +90,44 @@ class Metrics:
             registry=r,
         )
         self.ready = Gauge("lineguard_ready", "1 when processing, 0 while restoring.", registry=r)
+        self.late_events = Counter(
+            "lineguard_late_events",
+            "Events applied after the clock had passed their occurred_at plus grace, by type.",
+            ["type"],
+            registry=r,
+        )
+        self.state_cap_drops = Counter(
+            "lineguard_state_cap_drops",
+            "Items a per-user state cap forced out (a dropped bill can hide an overdue), by what.",
+            ["what"],
+            registry=r,
+        )
+        self.flag_retractions = Counter(
+            "lineguard_flag_retractions",
+            "Time-triggered flags retracted because a late event disproved them, by signal.",
+            ["signal"],
+            registry=r,
+        )
+        self.live_users = Gauge(
+            "lineguard_live_users",
+            "User states held as live objects (at most LINEGUARD_LIVE_USERS); the rest as bytes.",
+            registry=r,
+        )
+        self.waiting_events = Gauge(
+            "lineguard_waiting_events",
+            "Events held in users' states until a deadline's grace is over.",
+            registry=r,
+        )
+        self.batch_in_flight_seconds = Gauge(
+            "lineguard_batch_in_flight_seconds",
+            "How long the batch in hand has been running (0 between batches): a stalled broker.",
+            registry=r,
+        )
+        self.batch_failures = Counter(
+            "lineguard_batch_failures",
+            "Batches rolled back because a send, the changelog or a commit failed.",
+            registry=r,
+        )
         self.build_info = Gauge(
             "lineguard_build_info",
             "Always 1; the labels carry the version and the policy version.",

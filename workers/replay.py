@@ -52,6 +52,10 @@ class Counts:
     rejected: int = 0
     flags: int = 0
     decisions: Counter[str] = field(default_factory=Counter)
+    late: Counter[str] = field(default_factory=Counter)
+    """Events applied after the clock had passed their occurred_at plus grace, by type."""
+    cap_drops: Counter[str] = field(default_factory=Counter)
+    """What the per-user state caps forced out, by what."""
 
 
 def run_engine(
@@ -62,7 +66,9 @@ def run_engine(
     counts: Counts,
 ) -> None:
     """Feed events through ``engine``, then advance to ``until``; every output goes to ``emit``."""
-    for item in events:
+    for number, item in enumerate(events, start=1):
+        if until is not None and not isinstance(item, Rejection) and item.occurred_at > until:
+            item = after_until("<events>", number, item, until)
         if isinstance(item, Rejection):
             counts.rejected += 1
             emit(item)
@@ -75,6 +81,23 @@ def run_engine(
     if until is not None:
         for output in engine.advance(until, final=True):
             emit(output)
+    drops, late = engine.take_counts()
+    counts.cap_drops += drops
+    counts.late += late
+
+
+def after_until(file: str, line: int, event: Event, until: datetime) -> Rejection:
+    """An event dated after ``--until``: the input was declared complete up to then, so it
+    must not drag the clock (and every user's deadlines) past it."""
+    return Rejection(
+        file=file,
+        line=line,
+        error_kind="after_until",
+        reason=(
+            f"occurred_at {event.occurred_at.isoformat()} is after --until "
+            f"{until.isoformat()}: the input was declared complete up to then"
+        ),
+    )
 
 
 def replay_events(
@@ -105,8 +128,11 @@ def open_input(path: Path) -> IO[bytes]:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def read_events(paths: Iterable[Path], counts: Counts) -> Iterator[Event | Rejection]:
-    """Events from JSON-lines files; blank lines skipped, bad lines become rejections."""
+def read_events(
+    paths: Iterable[Path], counts: Counts, until: datetime | None = None
+) -> Iterator[Event | Rejection]:
+    """Events from JSON-lines files; blank lines skipped, bad lines (and events dated after
+    ``until``) become rejections."""
     for path in paths:
         with open_input(path) as handle:
             for number, line in enumerate(handle, start=1):
@@ -118,6 +144,8 @@ def read_events(paths: Iterable[Path], counts: Counts) -> Iterator[Event | Rejec
                     yield Rejection(
                         file=str(path), line=number, error_kind=decoded.kind, reason=decoded.reason
                     )
+                elif until is not None and decoded.occurred_at > until:
+                    yield after_until(str(path), number, decoded, until)
                 else:
                     yield decoded
 
@@ -189,7 +217,7 @@ def _replay(args: argparse.Namespace, policy: Policy) -> int:
     engine = Engine(policy, live_users=args.live_users)
     started = time.perf_counter()
     try:
-        run_engine(engine, read_events(args.files, counts), args.until, emit, counts)
+        run_engine(engine, read_events(args.files, counts, args.until), args.until, emit, counts)
     finally:
         out.flush()
         for handle in (flags_file, rejects_file):
@@ -200,9 +228,33 @@ def _replay(args: argparse.Namespace, policy: Policy) -> int:
     print(
         f"replayed {counts.lines} lines: {counts.events} events, {counts.duplicates} duplicates, "
         f"{counts.rejected} rejected; decisions: {counts.decisions['close_line']} close_line, "
-        f"{counts.decisions['restore_eligibility']} restore_eligibility; {counts.flags} flags; "
+        f"{counts.decisions['restore_eligibility']} restore_eligibility"
+        f"{_retracted(counts)}; {counts.flags} flags; "
         f"{engine.user_count} users; clock {clock}; {elapsed:.2f}s "
-        f"({counts.events / elapsed if elapsed else 0:,.0f} events/s); policy {policy.version}",
+        f"({counts.events / elapsed if elapsed else 0:,.0f} events/s); policy {policy.version}"
+        + "".join(f"; {note}" for note in notes(counts, engine.waiting_count, args.until)),
         file=sys.stderr,
     )
     return 0
+
+
+def _retracted(counts: Counts) -> str:
+    retracted = counts.decisions["close_line_retracted"]
+    return f", {retracted} close_line_retracted" if retracted else ""
+
+
+def notes(counts: Counts, waiting: int, until: datetime | None) -> list[str]:
+    """What a backtest must not miss: late events, state caps, events still waiting."""
+    lines = []
+    if counts.late:
+        detail = ", ".join(f"{kind} {n}" for kind, n in sorted(counts.late.items()))
+        lines.append(f"{sum(counts.late.values())} late events ({detail}), applied and corrected")
+    if counts.cap_drops:
+        detail = ", ".join(f"{what} {n}" for what, n in sorted(counts.cap_drops.items()))
+        lines.append(
+            f"state caps dropped {sum(counts.cap_drops.values())} items ({detail}): a dropped "
+            "bill can hide a serious overdue"
+        )
+    if waiting and until is None:
+        lines.append(f"{waiting} events wait for a deadline's grace (pass --until to flush)")
+    return lines

@@ -128,6 +128,38 @@ class Settings(BaseSettings):
     max_pending_per_partition: int = Field(
         20_000, ge=100, description="Records held for time ordering before fetching pauses."
     )
+    align_wait_ms: int = Field(
+        200,
+        ge=0,
+        le=60_000,
+        description=(
+            "How long an event waits for an idle input topic of its partition before events "
+            "of other topics with a later time go ahead (covers the producers' cross-topic skew)."
+        ),
+    )
+    max_age_days: float = Field(
+        400,
+        gt=0,
+        description="Events older than the partition's clock by more than this are dead letters.",
+    )
+    live_users: int = Field(
+        200_000,
+        ge=1,
+        description="User states this worker keeps as live objects; the rest are held as bytes.",
+    )
+    deadline_slice: int = Field(
+        20_000,
+        ge=1,
+        description="Deadlines fired per partition per batch (a burst is fired in slices).",
+    )
+    stall_seconds: float = Field(
+        15.0, gt=0, description="A batch waiting on the brokers this long makes /readyz fail."
+    )
+    max_consecutive_failures: int = Field(
+        30,
+        ge=1,
+        description="Failed batches in a row (retried with back-off) before the worker stops.",
+    )
 
     @field_validator("brokers", mode="before")
     @classmethod

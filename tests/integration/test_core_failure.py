@@ -24,10 +24,10 @@ pytestmark = pytest.mark.integration
 
 
 class FailingEngine(Engine):
-    def apply(self, event: Event) -> Step:
+    def apply(self, event: Event, *, fire_due: bool = True) -> Step:
         if event.user_id == "boom":
             raise ZeroDivisionError("a defect")
-        return super().apply(event)
+        return super().apply(event, fire_due=fire_due)
 
 
 async def test_a_core_failure_is_an_internal_dead_letter_and_the_stream_goes_on(

@@ -169,8 +169,10 @@ async def test_the_wall_clock_timer_fires_deadlines_without_new_events(
     from datetime import UTC, datetime
 
     workers(clock="wall").start().wait_ready()
-    # First seen 90 days minus a few seconds ago: inactivity is due a few seconds from now.
-    first_seen = datetime.now(UTC) - timedelta(days=90) + timedelta(seconds=4)
+    # First seen 90 days and 15 minutes (the grace) ago, minus a few seconds: inactivity
+    # fell due 15 minutes ago and fires a few seconds from now.
+    grace = timedelta(seconds=load_policy(None).time.grace_seconds)
+    first_seen = datetime.now(UTC) - timedelta(days=90) - grace + timedelta(seconds=4)
     # An event from next year would drag the clock ahead and close every line: refused.
     next_year = event(
         "login", "time-traveller", datetime.now(UTC) + timedelta(days=365), device_id="d"
@@ -180,8 +182,8 @@ async def test_the_wall_clock_timer_fires_deadlines_without_new_events(
         [next_year, event("login", "wall-idle", first_seen, device_id="d1")],
     )
     letters = await read_topic(broker.bootstrap, TOPICS.dead_letter, lambda r: len(r) >= 1)
-    assert read_dead_letter(letters[0].headers).error_kind == "invalid_contract"
-    assert b"ahead of the worker's clock" in dict(letters[0].headers)["error"]
+    assert read_dead_letter(letters[0].headers).error_kind == "from_the_future"
+    assert b"after wall time" in dict(letters[0].headers)["error"]
     decisions = decoded(
         await read_topic(broker.bootstrap, TOPICS.decisions, lambda records: len(records) >= 1)
     )

@@ -104,14 +104,21 @@ class Engine:
         self.cap_drops, self.late_events = Counter(), Counter()
         return counts
 
-    def apply(self, event: Event) -> Step:
+    def set_live_limit(self, live_users: int) -> None:
+        """Change how many user states stay live objects (the rest are held as bytes)."""
+        self._users.set_limit(live_users)
+
+    def apply(self, event: Event, *, fire_due: bool = True) -> Step:
+        """Apply one event. The clock moves to its time if later; ``fire_due``: fire every
+        user's deadlines due by then first (else only this user's, and ``advance_due``
+        fires the others, in slices)."""
         at = to_us(event.occurred_at)
         clock = self._clock
         outputs: list[Output] = []
         if clock is None or at > clock:
             self._clock = clock = at
             heap = self._heap
-            if heap and heap[0][0] <= at - self._grace:
+            if fire_due and heap and heap[0][0] <= at - self._grace:
                 outputs = self._fire_due(at - self._grace)
         user_id = event.user_id
         state = self._users.use(user_id)
@@ -149,6 +156,25 @@ class Engine:
         clock = self._clock
         return self._fire_due(at if final else clock - self._grace)
 
+    def has_due(self, now: datetime | None = None) -> bool:
+        """Whether a deadline is due at the clock (moved to ``now`` if later)."""
+        clock = self._clock
+        if now is not None:
+            moment = to_us(now)
+            clock = moment if clock is None else max(clock, moment)
+        return clock is not None and bool(self._heap) and self._heap[0][0] <= clock - self._grace
+
+    def advance_due(self, now: datetime | None = None, limit: int | None = None) -> list[Output]:
+        """Fire deadlines due at the clock (moved to ``now`` if later): at most ``limit``
+        users' at a time, so that a burst of deadlines is fired in slices."""
+        if now is not None:
+            moment = to_us(now)
+            if self._clock is None or moment > self._clock:
+                self._clock = moment
+        if self._clock is None:
+            return []
+        return self._fire_due(self._clock - self._grace, limit)
+
     def _wait(self, state: UserState, event: Event, at: int) -> None:
         """Hold an event dated at or after the user's pending deadline until it fires."""
         entry = (at, event.event_id, event_to_json(event).decode())
@@ -175,15 +201,20 @@ class Engine:
             else:
                 return
 
-    def _fire_due(self, until: int) -> list[Output]:
-        """Fire every deadline at or before ``until``, across users in deadline order."""
+    def _fire_due(self, until: int, limit: int | None = None) -> list[Output]:
+        """Fire every deadline at or before ``until`` (at most ``limit`` of them), across
+        users in deadline order."""
         outputs: list[Output] = []
         deadlines, users, rules, drops = self._deadlines, self._users, self._rules, self.cap_drops
+        fired = 0
         # ``self._heap`` each time round: ``_set_deadline`` may rebuild it mid-loop.
         while self._heap and self._heap[0][0] <= until:
+            if limit is not None and fired >= limit:
+                break
             deadline, user_id = heapq.heappop(self._heap)
             if deadlines.get(user_id) != deadline:
                 continue  # stale entry: the user's deadline moved since it was pushed
+            fired += 1
             state, cold = users.borrow(user_id)
             outputs.extend(fire_deadline(state, rules, user_id, drops))
             # What waited on this deadline, up to the next one (which goes back in the heap).

@@ -29,6 +29,16 @@ class Users:
         self._live: OrderedDict[str, UserState] = OrderedDict()
         self._cold: dict[str, bytes] = {}
 
+    def set_limit(self, live_limit: int) -> None:
+        """Change the bound; users over it are held as bytes from now on."""
+        if live_limit < 1:
+            raise ValueError(f"live_limit must be at least 1, not {live_limit}")
+        self.live_limit = live_limit
+        live = self._live
+        while len(live) > live_limit:
+            evicted_id, evicted = live.popitem(last=False)
+            self._cold[evicted_id] = _packed(evicted)
+
     def __len__(self) -> int:
         return len(self._live) + len(self._cold)
 

@@ -62,11 +62,13 @@ def build_app(settings: Settings, service: StreamService) -> Any:
     @app.page("/readyz")
     async def readiness(view: Any, request: Any) -> Any:
         processor = service.processor
+        reason = service.not_ready_reason()
         body = {
-            "ready": service.ready,
+            "ready": reason is None,
+            "reason": reason,
             "partitions": sorted(processor.partitions) if processor else [],
         }
-        return reply(view, body, 200 if service.ready else 503)
+        return reply(view, body, 200 if reason is None else 503)
 
     @app.page("/users/{user_id}")
     async def user_status(view: Any, request: Any, user_id: str) -> Any:

@@ -62,7 +62,9 @@ def input_consumer(settings: Settings, assignor: Any) -> Any:
         heartbeat_interval_ms=int(settings.heartbeat_interval_seconds * 1000),
         rebalance_timeout_ms=int(max(settings.session_timeout_seconds, 30) * 1000),
         max_poll_interval_ms=300_000,
-        fetch_max_wait_ms=100,
+        # An idle input holds events back until a fetch sees it still idle (alignment):
+        # fetches answer at least twice per alignment wait.
+        fetch_max_wait_ms=max(5, min(100, settings.align_wait_ms // 2)),
         max_partition_fetch_bytes=4 * 1024 * 1024,
     )
 

@@ -1,11 +1,18 @@
 """The hot path: a batch of records in, state and outputs out, offsets committed last.
 
-One ``poll``: fetch a batch, decode at the edge (bad records become dead letters), put
-each partition's events in time order, apply them to the partition's engine, send the
-flags, decisions and dead letters and wait for the broker's acks, then send each changed
-user's state to the changelog and wait again, save it in the store, and only then commit
-the input offsets. A crash anywhere in between redelivers inputs whose outputs carry the
-same deterministic ids; nothing acknowledged is lost.
+One batch is a transaction: fetch records, decode at the edge (bad records become dead
+letters), release each partition's events in time order, apply them to the partition's
+engine and fire the deadlines due, send the flags, decisions and dead letters and wait for
+the broker's acks, send each changed user's state to the changelog and wait again, save it
+in the store, commit the input offsets, and only then count it in the metrics. If anything
+fails in between (a send, the changelog, a commit, a defect in the core) the partitions
+are rolled back: held events dropped, the engines rebuilt from the store and changelog
+(which hold only acknowledged work), the inputs re-read from the committed offsets. A core
+defect on one event dead-letters that event on the second pass; everyone else's outputs
+go out. Redelivered inputs yield outputs with the same deterministic ids.
+
+Deadlines fire here too, for both clocks, so no other code path (the timer included) ever
+writes state: under the wall clock every poll moves the engines to wall time.
 """
 
 from __future__ import annotations
@@ -15,49 +22,52 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from schemas.events import Event
 from schemas.outputs import Decision, Flag
-from workers.codec import Rejected, dead_letter_headers, decode, encode_output
+from workers.codec import Rejected, decode
 from workers.core.engine import Engine
 from workers.core.policy import Policy
 from workers.metrics import Metrics
 from workers.settings import Settings
-from workers.stream.changelog import read_to_end, send_changelog
-from workers.stream.ordering import TimeOrder
-from workers.stream.store import PartitionStore, RocksStore, open_store
+from workers.stream.ordering import Held, TimeOrder
+from workers.stream.partitions import PartitionSet
+from workers.stream.sending import Outputs, send_batch
 
 log = logging.getLogger(__name__)
 
 Output = Flag | Decision
 Clock = Callable[[], datetime]
+RecordKey = tuple[str, int, int]  # topic, partition, offset
 
 
 def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def _from_the_future(occurred_at: datetime, latest: datetime) -> Rejected:
-    return Rejected(
-        "invalid_contract",
-        f"occurred_at {occurred_at.isoformat()} is ahead of the worker's clock "
-        f"(latest accepted {latest.isoformat()})",
-    )
+class CoreDefect(Exception):
+    """The decision core raised on one event: the batch is rolled back and that event
+    becomes an ``internal`` dead letter on the next pass."""
+
+    def __init__(self, held: Held, exc: Exception) -> None:
+        super().__init__(f"{type(exc).__name__}: {exc}")
+        self.key: RecordKey = (held.topic, held.record.partition, held.offset)
 
 
 @dataclass
-class Partition:
-    """Everything this worker holds for one partition number."""
+class Tally:
+    """What one batch did, counted into the metrics only once it is committed."""
 
-    number: int
-    engine: Engine
-    store: PartitionStore
-    order: TimeOrder
+    consumed: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    late: Counter[str] = field(default_factory=Counter)
+    drops: Counter[str] = field(default_factory=Counter)
 
 
 class Processor:
@@ -76,157 +86,201 @@ class Processor:
         self.settings = settings
         self.topics = settings.topics
         self.input_types = settings.topics.inputs()
-        self.policy = policy
         self.metrics = metrics
         self.consumer = consumer
         self.producer = producer
-        self.restore_consumer = restore_consumer
         self.clock = clock
-        self.partitions: dict[int, Partition] = {}
+        self.parts = PartitionSet(settings, policy, metrics, restore_consumer, Engine)
         self.ready = False
+        self.failing_since: float | None = None
+        """Monotonic time of the first of the current run of failed batches (None: fine)."""
+        self.batch_started: float | None = None
         self._lock = asyncio.Lock()
         self._committed: dict[TopicPartition, int] = {}
         self._paused: set[TopicPartition] = set()
+        self._poison: dict[RecordKey, str] = {}
+        self._broken = False
+
+    @property
+    def partitions(self) -> dict[int, Any]:
+        return self.parts.partitions
 
     # -- the batch cycle ------------------------------------------------------------
 
-    async def poll(self, timeout_ms: int = 200) -> int:
-        """Fetch and process one batch; returns the number of records consumed."""
+    async def poll(self) -> int:
+        """Fetch and process one batch; returns the number of records consumed.
+
+        Raises when the batch failed (after rolling it back): the caller backs off."""
+        if self._broken:
+            async with self._lock:
+                await self._recover()
+        held = any(len(part.order) for part in self.partitions.values())
+        # Held events wait for a fetch to see their quiet topics idle: poll again soon, but
+        # never in a busy loop (getmany with no timeout would starve the fetcher).
+        timeout = max(5, min(200, self.settings.align_wait_ms)) if held else 200
         batch = await self.consumer.getmany(
-            timeout_ms=timeout_ms, max_records=self.settings.max_batch_records
+            timeout_ms=timeout, max_records=self.settings.max_batch_records
         )
-        if not batch and not any(len(part.order) for part in self.partitions.values()):
+        now = self.clock()
+        if not batch and not held and not self._deadlines_due(now):
             return 0
         async with self._lock:
-            started = time.perf_counter()
-            count = await self._process(batch, time.monotonic())
+            started = self.batch_started = time.perf_counter()
+            try:
+                count = await self._process(batch, now)
+            except CoreDefect as defect:
+                log.error("the decision core failed on one event; rolling the batch back")
+                self._poison[defect.key] = str(defect)
+                await self._rollback()
+                return 0
+            except Exception:
+                self._broken = True
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                self.metrics.batch_failures.inc()
+                raise
+            finally:
+                self.batch_started = None
+            self.failing_since = None
             self.metrics.batch_duration.observe(time.perf_counter() - started)
         return count
 
-    async def _process(self, batch: dict[Any, list[Any]], received: float) -> int:
+    def _deadlines_due(self, now: datetime) -> bool:
+        moment = now if self.settings.clock == "wall" else None
+        return any(part.engine.has_due(moment) for part in self.partitions.values())
+
+    async def _process(self, batch: dict[Any, list[Any]], now: datetime) -> int:
+        tally = Tally()
         dead: list[tuple[Any, Rejected]] = []
-        types: Counter[str] = Counter()
+        count = self._decode(batch, now, tally, dead)
+        outputs: Outputs = []
+        wall = self.settings.clock == "wall"
+        for part in self.partitions.values():
+            await self._learn_positions(part.number, part.order)
+            released = part.order.release(self._idle_since(part.number))
+            for held in released:
+                try:
+                    step = part.engine.apply(held.event, fire_due=False)
+                except Exception as exc:  # a defect: roll back, dead-letter it next pass
+                    log.exception("the decision core failed on %s", held.event.event_id)
+                    raise CoreDefect(held, exc) from exc
+                tally.duplicates += step.duplicate
+                outputs.extend((part.number, output, held.received_ms) for output in step.outputs)
+            fired = part.engine.advance_due(now if wall else None, self.settings.deadline_slice)
+            now_ms = int(time.time() * 1000)
+            outputs.extend((part.number, output, now_ms) for output in fired)
+            drops, late = part.engine.take_counts()
+            tally.drops += drops
+            tally.late += late
+        acked = await send_batch(self.producer, self.topics, outputs, dead, self.parts)
+        await self._commit()
+        self._count(tally, outputs, dead, acked)
+        for key in [key for key in self._poison if key[1] in self.partitions]:
+            if key[2] < self._committed.get(TopicPartition(key[0], key[1]), -1):
+                del self._poison[key]  # dead-lettered and committed
+        self._apply_backpressure()
+        return count
+
+    def _decode(
+        self,
+        batch: dict[Any, list[Any]],
+        now: datetime,
+        tally: Tally,
+        dead: list[tuple[Any, Rejected]],
+    ) -> int:
+        """Decode a batch into the partitions' time orders; bad records into ``dead``."""
         count = 0
-        latest = self._latest_acceptable()
+        received_ms = int(time.time() * 1000)
+        latest = now + timedelta(seconds=self.settings.max_future_skew_seconds)
         for tp, records in batch.items():
             part = self.partitions.get(tp.partition)
             if part is None:
                 continue  # revoked while the batch was in flight; re-read by the new owner
             topic, expected, order = tp.topic, self.input_types[tp.topic], part.order
+            clock = part.engine.clock
             count += len(records)
             for record in records:
-                result = decode(record.value, record.key, expected)
-                if latest and not isinstance(result, Rejected) and result.occurred_at > latest:
-                    result = _from_the_future(result.occurred_at, latest)
+                poison = self._poison.get((topic, tp.partition, record.offset))
+                result = (
+                    Rejected("internal", poison)
+                    if poison is not None
+                    else decode(record.value, record.key, expected)
+                )
+                if not isinstance(result, Rejected):
+                    result = self._within_time_bounds(result, now, latest, clock)
                 if isinstance(result, Rejected):
                     dead.append((record, result))
                     order.skip(topic, record.offset)
                 else:
-                    types[result.type] += 1
-                    order.add(topic, record.offset, result, received, record)
-        for event_type, n in types.items():
-            self.metrics.consumed_by_type[event_type].inc(n)
-
-        outputs: list[tuple[int, Output, float]] = []
-        duplicates = 0
-        for part in self.partitions.values():
-            if not len(part.order):
-                continue
-            caught_up = await self._caught_up(part)
-            engine, number = part.engine, part.number
-            for held in part.order.release(caught_up.__contains__):
-                try:
-                    step = engine.apply(held.event)
-                except Exception as exc:  # a defect in the core must not stop the stream
-                    log.exception("the decision core failed on %s", held.event.event_id)
-                    dead.append((held.record, Rejected("internal", f"{type(exc).__name__}: {exc}")))
-                    continue
-                duplicates += step.duplicate
-                outputs.extend((number, output, held.received) for output in step.outputs)
-        if duplicates:
-            self.metrics.duplicates.inc(duplicates)
-        await self._flush(outputs, dead)
-        await self._commit()
-        self._apply_backpressure()
+                    tally.consumed[result.type] += 1
+                    order.add(topic, record.offset, result, received_ms, record)
         return count
 
-    def _latest_acceptable(self) -> datetime | None:
-        """Under the wall clock, the latest ``occurred_at`` accepted: an event from the
-        future would drag the partition's clock ahead and fire every user's deadlines."""
-        if self.settings.clock != "wall":
-            return None
-        return self.clock() + timedelta(seconds=self.settings.max_future_skew_seconds)
+    def _within_time_bounds(
+        self, event: Event, now: datetime, latest: datetime, clock: datetime | None
+    ) -> Event | Rejected:
+        """No real event comes from the future, even when history is replayed; one far
+        older than the partition's clock would reopen long-settled history."""
+        settings = self.settings
+        if event.occurred_at > latest:
+            return Rejected(
+                "from_the_future",
+                f"occurred_at {event.occurred_at.isoformat()} is more than "
+                f"{settings.max_future_skew_seconds:g} s after wall time {now.isoformat()}",
+            )
+        if clock is not None and event.occurred_at < clock - timedelta(days=settings.max_age_days):
+            return Rejected(
+                "too_old",
+                f"occurred_at {event.occurred_at.isoformat()} is more than "
+                f"{settings.max_age_days:g} days before the partition's clock {clock.isoformat()}",
+            )
+        return event
 
-    async def _caught_up(self, part: Partition) -> set[str]:
-        """The input topics of ``part`` with no unread records (position at the high watermark)."""
-        done: set[str] = set()
+    async def _learn_positions(self, number: int, order: TimeOrder) -> None:
+        """Positions of inputs that have shown no record yet (to tell when they are idle)."""
         for topic in self.input_types:
-            tp = TopicPartition(topic, part.number)
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
-                continue
-            position = part.order.next_offset(topic)
-            if position is None:
+            if order.next_offset(topic) is None:
                 try:
-                    position = await self.consumer.position(tp)
+                    position = await self.consumer.position(TopicPartition(topic, number))
                 except IllegalStateError:
                     continue  # no longer assigned: the rebalance listener is waiting
-                part.order.skip(topic, position - 1)
-            if position >= highwater:
-                done.add(topic)
-        return done
+                order.skip(topic, position - 1)
 
-    async def _flush(
-        self, outputs: list[tuple[int, Output, float]], dead: list[tuple[Any, Rejected]]
-    ) -> None:
-        """Outputs and dead letters acknowledged first, then the changelog, then the store."""
-        send = self.producer.send
-        pending = []
-        for number, output, _ in outputs:
-            topic = self.topics.decisions if isinstance(output, Decision) else self.topics.flags
-            key = output.user_id.encode()
-            pending.append(await send(topic, encode_output(output), key=key, partition=number))
-        for record, rejected in dead:
-            headers = dead_letter_headers(rejected, record.topic, record.partition, record.offset)
-            pending.append(
-                await send(
-                    self.topics.dead_letter,
-                    record.value,
-                    key=record.key,
-                    partition=record.partition,
-                    headers=headers,
-                )
-            )
-        if pending:
-            await asyncio.gather(*pending)
-            self._count_outputs(outputs, dead, time.monotonic())
+    def _idle_since(self, number: int) -> Callable[[str], int | None]:
+        """For the alignment: when each input of partition ``number`` was last seen with no
+        unread records (None: it has some, or nothing is known yet)."""
+        consumer, order = self.consumer, self.partitions[number].order
 
-        changelog: list[tuple[Partition, dict[str, bytes], list[Any]]] = []
-        for part in self.partitions.values():
-            dirty = part.engine.take_dirty()
-            if dirty:
-                futures = await send_changelog(
-                    self.producer, self.topics.changelog, part.number, dirty
-                )
-                changelog.append((part, dirty, futures))
-        for part, dirty, futures in changelog:
-            acks = await asyncio.gather(*futures)
-            part.store.write(dirty, max(ack.offset + count for ack, count in acks))
+        def idle_since(topic: str) -> int | None:
+            tp = TopicPartition(topic, number)
+            highwater, position = consumer.highwater(tp), order.next_offset(topic)
+            if highwater is None or position is None or position < highwater:
+                return None
+            polled: int | None = consumer.last_poll_timestamp(tp)
+            return polled
 
-    def _count_outputs(
-        self,
-        outputs: list[tuple[int, Output, float]],
-        dead: list[tuple[Any, Rejected]],
-        acked: float,
+        return idle_since
+
+    def _count(
+        self, tally: Tally, outputs: Outputs, dead: list[tuple[Any, Rejected]], acked: float
     ) -> None:
         metrics = self.metrics
-        for _, output, received in outputs:
-            metrics.latency.observe(max(0.0, acked - received))
+        for event_type, n in tally.consumed.items():
+            metrics.consumed_by_type[event_type].inc(n)
+        if tally.duplicates:
+            metrics.duplicates.inc(tally.duplicates)
+        for event_type, n in tally.late.items():
+            metrics.late_events.labels(event_type).inc(n)
+        for what, n in tally.drops.items():
+            metrics.state_cap_drops.labels(what).inc(n)
+        acked_ms = acked * 1000
+        for _, output, received_ms in outputs:
+            metrics.latency.observe(max(0.0, (acked_ms - received_ms) / 1000))
             if isinstance(output, Decision):
                 for reason in output.reasons or ():
                     metrics.decision(output.decision, reason.code).inc()
-                if not output.reasons:
-                    metrics.decision(output.decision, "NONE").inc()
+            elif output.retracts is not None:
+                metrics.flag_retractions.labels(output.signal).inc()
             else:
                 metrics.flag(output.signal).inc()
         for _, rejected in dead:
@@ -244,6 +298,7 @@ class Processor:
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
+            # Outputs and changelog are acknowledged: the redelivered inputs are duplicates.
             log.warning("offset commit refused during a rebalance: %s", exc)
             return
         self._committed.update(offsets)
@@ -262,27 +317,48 @@ class Processor:
                     self.consumer.resume(tp)
                     self._paused.discard(tp)
 
-    # -- time -------------------------------------------------------------------------
+    # -- failures -----------------------------------------------------------------------
 
-    async def tick(self) -> None:
-        """Fire due deadlines (wall clock only) and refresh the gauges."""
-        async with self._lock:
-            now = self.clock()
-            if self.settings.clock == "wall" and self.ready:
-                received = time.monotonic()
-                outputs = [
-                    (part.number, output, received)
-                    for part in self.partitions.values()
-                    for output in part.engine.advance(now)
-                ]
-                await self._flush(outputs, [])
-            self.refresh_gauges(now)
+    async def _rollback(self) -> None:
+        """As if the batch had never been applied: drop what is held, rebuild the engines
+        from what was acknowledged, re-read the inputs from the committed offsets."""
+        self._broken = True
+        for part in self.partitions.values():
+            part.order.clear()
+        if self._paused:
+            self.consumer.resume(*self._paused)
+            self._paused.clear()
+        await self._recover()
+
+    async def _recover(self) -> None:
+        numbers = sorted(self.partitions)
+        for number in numbers:
+            self.partitions[number].order.clear()
+            for topic in self.input_types:
+                tp = TopicPartition(topic, number)
+                committed = self._committed.get(tp)
+                if committed is None:
+                    committed = await self.consumer.committed(tp)
+                if committed is None:
+                    await self.consumer.seek_to_beginning(tp)
+                else:
+                    self.consumer.seek(tp, committed)
+        await self.parts.rebuild(numbers)
+        self._broken = False
+        log.info("rolled back partitions %s to their last committed state", numbers)
+
+    # -- gauges -----------------------------------------------------------------------------
 
     def refresh_gauges(self, now: datetime) -> None:
         metrics = self.metrics
-        metrics.users_in_store.set(sum(p.engine.user_count for p in self.partitions.values()))
-        metrics.deadline_index_size.set(
-            sum(p.engine.deadline_count for p in self.partitions.values())
+        engines = [part.engine for part in self.partitions.values()]
+        metrics.users_in_store.set(sum(engine.user_count for engine in engines))
+        metrics.live_users.set(sum(engine.live_user_count for engine in engines))
+        metrics.deadline_index_size.set(sum(engine.deadline_count for engine in engines))
+        metrics.waiting_events.set(sum(engine.waiting_count for engine in engines))
+        started = self.batch_started
+        metrics.batch_in_flight_seconds.set(
+            time.perf_counter() - started if started is not None else 0.0
         )
         for part in self.partitions.values():
             time_lag, message_lag = metrics.partition(part.number)
@@ -296,6 +372,17 @@ class Processor:
                 if highwater is not None and position is not None:
                     behind += max(0, highwater - position)
             message_lag.set(behind)
+
+    def stalled(self) -> str | None:
+        """Why this worker is not making progress, or None: a batch in flight for longer
+        than ``stall_seconds`` (the broker does not answer), or failing batches."""
+        limit = self.settings.stall_seconds
+        started = self.batch_started
+        if started is not None and time.perf_counter() - started > limit:
+            return f"a batch has waited on the brokers for over {limit:g} s"
+        if self.failing_since is not None:
+            return "batches are failing and being retried (see the log)"
+        return None
 
     # -- rebalancing ------------------------------------------------------------------
 
@@ -314,62 +401,12 @@ class Processor:
         self.metrics.rebalances.inc()
         numbers = {tp.partition for tp in assigned}
         async with self._lock:
-            for number in sorted(set(self.partitions) - numbers):
-                self.partitions.pop(number).store.close()
-                self.metrics.forget_partition(number)
-            for number in sorted(numbers - set(self.partitions)):
-                self.partitions[number] = self._open(number)
-            await self.restore(sorted(numbers))
+            await self.parts.assign(numbers, self._new_order)
+            self._broken = False
             self.ready = True
             self.metrics.ready.set(1)
             self.refresh_gauges(self.clock())
         log.info("processing partitions %s", sorted(numbers))
 
-    def _open(self, number: int) -> Partition:
-        directory = self.settings.data_dir / self.settings.group_id
-        store = open_store(self.settings.store, directory, number)
-        part = Partition(number, Engine(self.policy), store, TimeOrder(self.input_types))
-        for user_id, blob in store.items():
-            part.engine.restore(user_id, blob)
-        return part
-
-    async def restore(self, numbers: list[int]) -> None:
-        """Apply each partition's changelog tail, from its store's offset to the high watermark."""
-        started = time.perf_counter()
-        starts = {n: self.partitions[n].store.changelog_offset for n in numbers}
-        restored: dict[int, dict[str, bytes]] = {n: {} for n in numbers}
-
-        def apply(number: int, records: list[Any]) -> None:
-            engine, latest = self.partitions[number].engine, restored[number]
-            for record in records:
-                user_id = record.key.decode()
-                engine.restore(user_id, record.value)
-                latest[user_id] = record.value
-
-        ends = await read_to_end(self.restore_consumer, self.topics.changelog, starts, apply)
-        for number, end in ends.items():
-            part = self.partitions[number]
-            if end < starts[number]:
-                log.warning(
-                    "changelog partition %d was replaced; discarding the local store", number
-                )
-                part.store.close()
-                self.partitions[number] = self._replace(number)
-                await self.restore([number])
-                continue
-            part.store.write(restored[number], end)
-        if numbers:
-            elapsed = time.perf_counter() - started
-            self.metrics.restore_seconds.observe(elapsed)
-            read = sum(len(latest) for latest in restored.values())
-            log.info(
-                "restored partitions %s in %.3f s",
-                numbers,
-                elapsed,
-                extra={"changelog_users_read": read, "changelog_starts": starts},
-            )
-
-    def _replace(self, number: int) -> Partition:
-        if self.settings.store == "rocksdb":
-            RocksStore.destroy(self.settings.data_dir / self.settings.group_id, number)
-        return self._open(number)
+    def _new_order(self) -> TimeOrder:
+        return TimeOrder(self.input_types, self.settings.align_wait_ms)

@@ -61,7 +61,15 @@ class StreamService(Service):
 
     @property
     def ready(self) -> bool:
-        return self.processor is not None and self.processor.ready and not self._stopping
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        """Why ``/readyz`` fails, or None when the worker is processing."""
+        if self._stopping:
+            return "stopping"
+        if self.processor is None or not self.processor.ready:
+            return "partitions are being assigned or restored"
+        return self.processor.stalled()
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -82,22 +90,38 @@ class StreamService(Service):
         )
 
     async def _run(self) -> None:
-        assert self.processor is not None
-        try:
-            while not self._stopping:
-                await self.processor.poll()
-        except ConsumerStoppedError:
-            return
-        except Exception as exc:
-            # An output or changelog write that cannot be acknowledged: stop without
-            # committing, so the inputs are read again after a restart.
-            self.failure = exc
-            log.exception("the batch loop failed; stopping the worker")
-            os.kill(os.getpid(), signal.SIGTERM)
+        """Poll until stopped. A failed batch has been rolled back; retry it with back-off
+        (1 s doubling to 30 s) and stop the worker after too many failures in a row."""
+        processor = self.processor
+        assert processor is not None
+        failures = 0
+        while not self._stopping:
+            try:
+                await processor.poll()
+                failures = 0
+            except ConsumerStoppedError:
+                return
+            except Exception as exc:
+                failures += 1
+                if failures >= self.settings.max_consecutive_failures:
+                    self.failure = exc
+                    log.exception("%d batches failed in a row; stopping the worker", failures)
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+                pause = min(30.0, 2.0 ** (failures - 1))
+                log.warning(
+                    "a batch failed and was rolled back (%s: %s); retrying in %.0f s",
+                    type(exc).__name__,
+                    exc,
+                    pause,
+                    extra={"consecutive_failures": failures},
+                )
+                await asyncio.sleep(pause)
 
     async def tick(self) -> None:
+        """The timer: gauges only (deadlines fire in the batch loop, which owns the state)."""
         if self.processor is not None and not self._stopping:
-            await self.processor.tick()
+            self.processor.refresh_gauges(self.processor.clock())
 
     async def on_stop(self) -> None:
         self._stopping = True
@@ -110,6 +134,5 @@ class StreamService(Service):
                 await client.stop()
         self._clients.clear()
         if self.processor is not None:
-            for part in self.processor.partitions.values():
-                part.store.close()
+            self.processor.parts.close()
         log.info("worker stopped")

@@ -1,0 +1,65 @@
+"""Writing one batch's results: outputs and dead letters acknowledged first, then each
+changed user's state to the changelog, then the local store.
+
+Nothing is written to the changelog before every output it depends on is acknowledged, so
+a state in the changelog never records an input whose outputs were not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from schemas.outputs import Decision, Flag
+from workers.codec import Rejected, dead_letter_headers, encode_output
+from workers.settings import Topics
+from workers.stream.changelog import send_changelog
+
+if TYPE_CHECKING:
+    from workers.stream.partitions import Partition, PartitionSet
+
+Outputs = list[tuple[int, Flag | Decision, int]]
+"""(partition number, output, wall ms when its trigger was received)."""
+
+
+async def send_batch(
+    producer: Any,
+    topics: Topics,
+    outputs: Outputs,
+    dead: list[tuple[Any, Rejected]],
+    parts: PartitionSet,
+) -> float:
+    """Send and await everything the batch produced; returns when the outputs were acked
+    (wall seconds), for the latency histogram."""
+    send = producer.send
+    pending = []
+    for number, output, _ in outputs:
+        topic = topics.decisions if isinstance(output, Decision) else topics.flags
+        key = output.user_id.encode()
+        pending.append(await send(topic, encode_output(output), key=key, partition=number))
+    for record, rejected in dead:
+        headers = dead_letter_headers(rejected, record.topic, record.partition, record.offset)
+        pending.append(
+            await send(
+                topics.dead_letter,
+                record.value,
+                key=record.key,
+                partition=record.partition,
+                headers=headers,
+            )
+        )
+    if pending:
+        await asyncio.gather(*pending)
+    acked = time.time()
+
+    changelog: list[tuple[Partition, dict[str, bytes], list[Any]]] = []
+    for part in parts.partitions.values():
+        dirty = part.engine.take_dirty()
+        if dirty:
+            futures = await send_changelog(producer, topics.changelog, part.number, dirty)
+            changelog.append((part, dirty, futures))
+    for part, dirty, futures in changelog:
+        acks = await asyncio.gather(*futures)
+        part.store.write(dirty, max(ack.offset + count for ack, count in acks))
+    return acked
