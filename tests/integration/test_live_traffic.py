@@ -1,0 +1,91 @@
+"""Live traffic decides exactly as replay: a population produced open loop while the worker
+consumes, on the embedded broker, gives replay's decisions and flags (same ids, same bodies).
+
+The producer is an ordinary aiokafka producer (murmur2, linger 5 ms) offering the six topics
+in time order at a fixed rate, so the worker reads at the tail of the log while the topics
+are being written, and each partition's topics reach it interleaved as the broker has them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from schemas.events import EVENT_ADAPTER, event_to_json
+from tests.integration.harness import TOPICS, create_topics, decoded, read_topic, wait_for
+from tests.integration.scenarios import event
+from workers.broker import EmbeddedBroker
+from workers.core.policy import load_policy
+from workers.replay import replay_events
+from workers.settings import Settings
+from workers.sim.generator import SimulationConfig, WireRecord, generate_records
+from workers.sim.producer import offer
+from workers.stream.routing import partition_for
+from workers.stream.worker_process import WorkerProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+USERS = 2_000
+DAYS = 180
+RATE = 16_000.0  # events/s offered, open loop
+
+
+def population(partitions: int, users: int = USERS) -> list[WireRecord]:
+    """The simulated population in time order, then one event per partition at the same last
+    moment, so that every partition's event clock ends where replay's does."""
+    records = list(generate_records(SimulationConfig(users=users, days=DAYS, seed=11)))
+    last = max(EVENT_ADAPTER.validate_json(r.value).occurred_at for r in records[-50:])
+    final = last + timedelta(seconds=1)
+    sentinels: dict[int, str] = {}
+    for index in range(10_000):
+        sentinels.setdefault(partition_for(f"clock-{index}", partitions), f"clock-{index}")
+        if len(sentinels) == partitions:
+            break
+    for user_id in sentinels.values():
+        item = event("login", user_id, final, device_id="d")
+        records.append(WireRecord("login", user_id, event_to_json(item)))
+    return records
+
+
+@pytest.mark.parametrize(
+    "partitions,users,rate",
+    [
+        (2, USERS, RATE),  # faster than the worker here: it reads a growing backlog
+        (3, USERS, RATE),
+        (5, 400, 3_000.0),  # slower than the worker: it reads at the tail as topics are written
+    ],
+    ids=["2-partitions-16k", "3-partitions-16k", "5-partitions-3k-at-the-tail"],
+)
+async def test_live_open_loop_traffic_decides_exactly_as_replay(
+    broker: EmbeddedBroker, workers: object, partitions: int, users: int, rate: float
+) -> None:
+    records = population(partitions, users)
+    expected = replay_events(
+        [EVENT_ADAPTER.validate_json(r.value) for r in records], load_policy(None)
+    )
+    assert len(expected.decisions) > users // 15 and len(expected.flags) > users // 4
+
+    await create_topics(broker.bootstrap, partitions)
+    worker: WorkerProcess = workers(partitions=partitions).start().wait_ready()  # type: ignore[operator]
+    settings = Settings(brokers=[broker.bootstrap], partitions=partitions)
+    report = await offer(records, settings, rate)
+    assert report.achieved_rate > 0.9 * rate  # open loop at the offered rate, not a replay
+
+    # Every record consumed and committed: its outputs are acknowledged.
+    await asyncio.to_thread(
+        wait_for, lambda: worker.consumed() >= len(records), 120, "all records consumed"
+    )
+    decisions = decoded(
+        await read_topic(
+            broker.bootstrap, TOPICS.decisions, lambda r: len(r) >= len(expected.decisions)
+        )
+    )
+    flags = decoded(
+        await read_topic(broker.bootstrap, TOPICS.flags, lambda r: len(r) >= len(expected.flags))
+    )
+    assert sorted(map(str, decisions)) == sorted(
+        str(d.model_dump(mode="json")) for d in expected.decisions
+    )
+    assert sorted(map(str, flags)) == sorted(str(f.model_dump(mode="json")) for f in expected.flags)
