@@ -12,9 +12,12 @@ which is hours or months old when history is replayed through Kafka.
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from schemas.events import EVENT_TYPES
+from schemas.outputs import Signal
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _RESTORE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -135,6 +138,13 @@ class Metrics:
             registry=r,
         )
         self.consumed_by_type = {t: self.events_consumed.labels(type=t) for t in EVENT_TYPES}
+        # Series that exist from the start, so dashboards and alerts read 0 rather than nothing.
+        for event_type in EVENT_TYPES:
+            self.late_events.labels(event_type)
+        for signal in get_args(Signal):
+            self.flag_retractions.labels(signal)
+        for what in ("installments", "waiting_events"):  # the drops that can hide a closure
+            self.state_cap_drops.labels(what)
         self._decision_children: dict[tuple[str, str], Counter] = {}
         self._flag_children: dict[str, Counter] = {}
         self._dead_letter_children: dict[str, Counter] = {}
