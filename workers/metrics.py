@@ -30,7 +30,10 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.events_consumed = Counter(
-            "lineguard_events_consumed", "Valid events consumed, by type.", ["type"], registry=r
+            "lineguard_events_consumed",
+            "Valid events applied to the core (after their time order released them), by type.",
+            ["type"],
+            registry=r,
         )
         self.decisions = Counter(
             "lineguard_decisions",

@@ -164,6 +164,7 @@ class Processor:
                 except Exception as exc:  # a defect: roll back, dead-letter it next pass
                     log.exception("the decision core failed on %s", held.event.event_id)
                     raise CoreDefect(held, exc) from exc
+                tally.consumed[held.event.type] += 1
                 tally.duplicates += step.duplicate
                 outputs.extend((part.number, output, held.received_ms) for output in step.outputs)
             fired = part.engine.advance_due(now if wall else None, self.settings.deadline_slice)
@@ -212,7 +213,6 @@ class Processor:
                     dead.append((record, result))
                     order.skip(topic, record.offset)
                 else:
-                    tally.consumed[result.type] += 1
                     order.add(topic, record.offset, result, received_ms, record)
         return count
 
