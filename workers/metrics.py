@@ -129,6 +129,11 @@ class Metrics:
             "How long the batch in hand has been running (0 between batches): a stalled broker.",
             registry=r,
         )
+        self.fetch_silence_seconds = Gauge(
+            "lineguard_fetch_silence_seconds",
+            "Seconds since the brokers last answered a fetch for this worker's partitions.",
+            registry=r,
+        )
         self.batch_failures = Counter(
             "lineguard_batch_failures",
             "Batches rolled back because a send, the changelog or a commit failed.",

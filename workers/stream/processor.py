@@ -18,6 +18,7 @@ writes state: under the wall clock every poll moves the engines to wall time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
@@ -360,6 +361,7 @@ class Processor:
         metrics.batch_in_flight_seconds.set(
             time.perf_counter() - started if started is not None else 0.0
         )
+        metrics.fetch_silence_seconds.set(self.fetch_silence() or 0.0)
         for part in self.partitions.values():
             time_lag, message_lag = metrics.partition(part.number)
             clock = part.engine.clock
@@ -373,6 +375,19 @@ class Processor:
                     behind += max(0, highwater - position)
             message_lag.set(behind)
 
+    def fetch_silence(self) -> float | None:
+        """Seconds since the brokers last answered a fetch for any assigned input partition
+        (a healthy broker answers at least every ``fetch_max_wait_ms``); None before the
+        first answer."""
+        consumer, latest = self.consumer, None
+        for number in self.partitions:
+            for topic in self.input_types:
+                with contextlib.suppress(AssertionError):  # revoked in the meantime
+                    polled = consumer.last_poll_timestamp(TopicPartition(topic, number))
+                    if polled is not None and (latest is None or polled > latest):
+                        latest = polled
+        return None if latest is None else max(0.0, time.time() - latest / 1000)
+
     def stalled(self) -> str | None:
         """Why this worker is not making progress, or None: a batch in flight for longer
         than ``stall_seconds`` (the broker does not answer), or failing batches."""
@@ -380,6 +395,9 @@ class Processor:
         started = self.batch_started
         if started is not None and time.perf_counter() - started > limit:
             return f"a batch has waited on the brokers for over {limit:g} s"
+        silence = self.fetch_silence()
+        if silence is not None and silence > limit:
+            return f"no fetch has been answered by the brokers for over {limit:g} s"
         if self.failing_since is not None:
             return "batches are failing and being retried (see the log)"
         return None
