@@ -6,14 +6,21 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import ValidationError
 
-from schemas.events import Event, event_to_json
+from schemas.events import EVENT_ADAPTER, Event, event_to_json
+from tests.integration.scenarios import event
+from workers.core.policy import load_policy
+from workers.replay import replay_events
 from workers.settings import Settings, Topics
+from workers.sim.generator import SimulationConfig, WireRecord, generate_records
 from workers.stream.clients import prepare_topics
+from workers.stream.routing import partition_for
 from workers.stream.worker_process import WorkerProcess
 
 TOPICS = Topics()
@@ -101,3 +108,45 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "
 
 def decoded(records: Iterable[Any]) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in records]
+
+
+def simulated_population(partitions: int, users: int, days: int = 180) -> list[WireRecord]:
+    """A simulated population in time order (seed 11), then one event per partition at the
+    same last moment, so that every partition's event clock ends where replay's does."""
+    records = list(generate_records(SimulationConfig(users=users, days=days, seed=11)))
+    last = max(EVENT_ADAPTER.validate_json(r.value).occurred_at for r in records[-50:])
+    final = last + timedelta(seconds=1)
+    sentinels: dict[int, str] = {}
+    for index in range(10_000):
+        sentinels.setdefault(partition_for(f"clock-{index}", partitions), f"clock-{index}")
+        if len(sentinels) == partitions:
+            break
+    for user_id in sentinels.values():
+        item = event("login", user_id, final, device_id="d")
+        records.append(WireRecord("login", user_id, event_to_json(item)))
+    return records
+
+
+def replayed(records: Iterable[WireRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(decisions, flags) of ``lineguard replay`` over ``records``, as JSON objects (records
+    that are not valid events are left out, as replay rejects them)."""
+    events = []
+    for record in records:
+        try:
+            events.append(EVENT_ADAPTER.validate_json(record.value))
+        except ValidationError:
+            continue
+    result = replay_events(events, load_policy(None))
+    return (
+        [decision.model_dump(mode="json") for decision in result.decisions],
+        [flag.model_dump(mode="json") for flag in result.flags],
+    )
+
+
+def by_id(outputs: Iterable[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """Outputs de-duplicated by id; an id seen with two different bodies fails."""
+    seen: dict[str, dict[str, Any]] = {}
+    for output in outputs:
+        first = seen.setdefault(output[key], output)
+        assert first == output, f"{key} {output[key]} published with two bodies"
+    return seen

@@ -16,6 +16,7 @@ from tests.integration.harness import (
     decoded,
     produce,
     read_topic,
+    wait_for,
 )
 from tests.integration.scenarios import event, in_time_order, reason_histories, restore_history
 from workers.broker import EmbeddedBroker
@@ -63,8 +64,11 @@ async def test_every_reason_code_reaches_the_decisions_topic(
     assert status == 200
     assert body["line_state"] == "restore_eligible"
     assert worker.get("/users/nobody-at-all")[0] == 404
+    # Counters move when the batch commits, a moment after its records are readable.
+    cash_out = 'lineguard_decisions_total{decision="close_line",reason="CASH_OUT"}'
+    wait_for(lambda: worker.metrics().get(cash_out, 0) >= 1, what="the CASH_OUT counter")
     metrics = worker.metrics()
-    assert metrics['lineguard_decisions_total{decision="close_line",reason="CASH_OUT"}'] == 1
+    assert metrics[cash_out] == 1
     assert metrics["lineguard_ready"] == 1
 
 

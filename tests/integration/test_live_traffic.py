@@ -9,20 +9,23 @@ are being written, and each partition's topics reach it interleaved as the broke
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 import pytest
 
-from schemas.events import EVENT_ADAPTER, event_to_json
-from tests.integration.harness import TOPICS, create_topics, decoded, read_topic, wait_for
-from tests.integration.scenarios import event
+from schemas.events import EVENT_ADAPTER
+from tests.integration.harness import (
+    TOPICS,
+    create_topics,
+    decoded,
+    read_topic,
+    simulated_population,
+    wait_for,
+)
 from workers.broker import EmbeddedBroker
 from workers.core.policy import load_policy
 from workers.replay import replay_events
 from workers.settings import Settings
-from workers.sim.generator import SimulationConfig, WireRecord, generate_records
 from workers.sim.producer import offer
-from workers.stream.routing import partition_for
 from workers.stream.worker_process import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,23 +33,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 USERS = 2_000
 DAYS = 180
 RATE = 16_000.0  # events/s offered, open loop
-
-
-def population(partitions: int, users: int = USERS) -> list[WireRecord]:
-    """The simulated population in time order, then one event per partition at the same last
-    moment, so that every partition's event clock ends where replay's does."""
-    records = list(generate_records(SimulationConfig(users=users, days=DAYS, seed=11)))
-    last = max(EVENT_ADAPTER.validate_json(r.value).occurred_at for r in records[-50:])
-    final = last + timedelta(seconds=1)
-    sentinels: dict[int, str] = {}
-    for index in range(10_000):
-        sentinels.setdefault(partition_for(f"clock-{index}", partitions), f"clock-{index}")
-        if len(sentinels) == partitions:
-            break
-    for user_id in sentinels.values():
-        item = event("login", user_id, final, device_id="d")
-        records.append(WireRecord("login", user_id, event_to_json(item)))
-    return records
 
 
 @pytest.mark.parametrize(
@@ -61,7 +47,7 @@ def population(partitions: int, users: int = USERS) -> list[WireRecord]:
 async def test_live_open_loop_traffic_decides_exactly_as_replay(
     broker: EmbeddedBroker, workers: object, partitions: int, users: int, rate: float
 ) -> None:
-    records = population(partitions, users)
+    records = simulated_population(partitions, users, DAYS)
     expected = replay_events(
         [EVENT_ADAPTER.validate_json(r.value) for r in records], load_policy(None)
     )

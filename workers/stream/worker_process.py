@@ -77,7 +77,9 @@ class WorkerProcess:
             if not self.running():
                 raise LineguardError(f"worker {self.name} exited:\n{self.log_tail()}")
             if time.monotonic() > deadline:
-                raise LineguardError(f"worker {self.name} not ready in {timeout:.0f} s")
+                raise LineguardError(
+                    f"worker {self.name} not ready in {timeout:.0f} s:\n{self.log_tail()}"
+                )
             time.sleep(0.05)
         return self
 

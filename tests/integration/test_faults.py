@@ -1,0 +1,242 @@
+"""Faults as tests, on the embedded broker, while a simulated population is produced open loop:
+workers killed and restarted, the group scaled 2 -> 1 -> 3, the broker stopped for 20 s,
+a burst far above the worker's rate. Each ends with the stream's decisions and flags,
+de-duplicated by id, equal to ``lineguard replay`` of the same input, and no id published
+with two bodies. Where one worker saw the whole input, its metrics must add up: every record
+committed is an event applied (duplicates included) or a dead letter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from schemas.events import EVENT_ADAPTER
+from tests.integration.harness import (
+    TOPICS,
+    by_id,
+    create_topics,
+    decoded,
+    read_topic,
+    replayed,
+    simulated_population,
+    wait_for,
+)
+from workers.broker import EmbeddedBroker
+from workers.core.policy import load_policy
+from workers.replay import replay_events
+from workers.settings import Settings
+from workers.sim.generator import WireRecord
+from workers.sim.producer import offer
+from workers.stream.worker_process import WorkerProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+Workers = Callable[..., WorkerProcess]
+PARTITIONS = 4
+
+
+async def assert_decides_as_replay(bootstrap: str, records: list[WireRecord]) -> None:
+    decisions, flags = replayed(records)
+    assert decisions and flags
+    want_decisions = by_id(decisions, "decision_id")
+    want_flags = by_id(flags, "flag_id")
+
+    def complete(key: str, want: dict[str, Any]) -> Callable[[list[Any]], bool]:
+        return lambda records: len(by_id(decoded(records), key)) >= len(want)
+
+    got_decisions = by_id(
+        decoded(
+            await read_topic(
+                bootstrap, TOPICS.decisions, complete("decision_id", want_decisions), 180
+            )
+        ),
+        "decision_id",
+    )
+    got_flags = by_id(
+        decoded(await read_topic(bootstrap, TOPICS.flags, complete("flag_id", want_flags), 180)),
+        "flag_id",
+    )
+    assert got_decisions == want_decisions
+    assert got_flags == want_flags
+
+
+async def committed_records(bootstrap: str, group: str = "lineguard") -> int:
+    """Input records the group has committed (every input topic starts at offset 0)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        total = 0
+        for topic in TOPICS.inputs():
+            for partition in range(PARTITIONS):
+                offset = await consumer.committed(TopicPartition(topic, partition))
+                total += offset or 0
+        return total
+    finally:
+        await consumer.stop()
+
+
+def counted(worker: WorkerProcess) -> dict[str, float]:
+    metrics = worker.metrics()
+
+    def total(prefix: str) -> float:
+        return sum(value for name, value in metrics.items() if name.startswith(prefix))
+
+    return {
+        "applied": total("lineguard_events_consumed_total"),
+        "duplicates": total("lineguard_duplicates_total"),
+        "dead_letters": total("lineguard_dead_letters_total"),
+        "rollbacks": total("lineguard_batch_failures_total"),
+    }
+
+
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
+async def test_kills_and_scaling_2_1_3_mid_stream_decide_as_replay(
+    broker: EmbeddedBroker, workers: Workers, store: str
+) -> None:
+    records = simulated_population(PARTITIONS, users=500)
+    await create_topics(broker.bootstrap, PARTITIONS)
+    a = workers("a", store=store, partitions=PARTITIONS).start()
+    b = workers("b", store=store, partitions=PARTITIONS).start()
+    await asyncio.to_thread(a.wait_ready)
+    await asyncio.to_thread(b.wait_ready)
+
+    settings = Settings(brokers=[broker.bootstrap], partitions=PARTITIONS)
+    producing = asyncio.create_task(offer(records, settings, rate=2_500.0))
+
+    for _ in range(2):  # SIGKILL mid-batch, twice, and back with the same store
+        await asyncio.sleep(3)
+        b.kill()
+        await asyncio.sleep(1)
+        b.start()
+    await asyncio.sleep(3)
+    assert a.terminate() == 0  # 2 -> 1
+    await asyncio.sleep(3)
+    c = workers("c", store=store, partitions=PARTITIONS).start()
+    d = workers("d", store=store, partitions=PARTITIONS).start()  # 1 -> 3
+    await producing
+    for worker in (b, c, d):
+        await asyncio.to_thread(worker.wait_ready, 90)
+
+    try:
+        await assert_decides_as_replay(broker.bootstrap, records)
+    except AssertionError:
+        for worker in (b, c, d):
+            print(f"--- worker {worker.name}:\n{worker.log_tail()}")
+        raise
+    owned = [set((await asyncio.to_thread(w.get, "/readyz"))[1]["partitions"]) for w in (b, c, d)]
+    assert set().union(*owned) == set(range(PARTITIONS))
+    assert all(owned), "every worker of the three holds a partition"
+
+
+async def test_a_stalled_broker_is_visible_then_survived_with_nothing_lost(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    records = simulated_population(PARTITIONS, users=300)
+    # A few copies (duplicates) and bad records, so that the conservation below means something.
+    records[100:100] = records[10:30]
+    records[500:500] = [WireRecord("login", "u-bad", b"{not json")] * 5
+    await create_topics(broker.bootstrap, PARTITIONS)
+    worker = workers(partitions=PARTITIONS, stall_seconds="3").start()
+    await asyncio.to_thread(worker.wait_ready)
+    settings = Settings(brokers=[broker.bootstrap], partitions=PARTITIONS)
+    producing = asyncio.create_task(offer(records, settings, rate=3_000.0))
+    await asyncio.sleep(4)
+
+    pid = broker.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        stalled_at: float | None = None
+        reasons: set[str] = set()
+        started = time.monotonic()
+        while time.monotonic() - started < 20:
+            status, body = await asyncio.to_thread(worker.get, "/readyz")
+            if status == 503:
+                stalled_at = stalled_at or time.monotonic() - started
+                reasons.add(str(body.get("reason")))
+            await asyncio.sleep(0.5)
+        silence = worker.metrics().get("lineguard_fetch_silence_seconds", 0.0)
+        in_flight = worker.metrics().get("lineguard_batch_in_flight_seconds", 0.0)
+        assert worker.running(), "a stalled broker must not stop the worker"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert stalled_at is not None, "/readyz said ready throughout a 20 s broker stall"
+    assert any("brokers" in reason for reason in reasons), reasons
+    assert max(silence, in_flight) > 3
+
+    await producing
+    await asyncio.to_thread(wait_for, worker.ready, 60, "ready again after the stall")
+    await assert_decides_as_replay(broker.bootstrap, records)
+
+    # Conservation, once everything is committed: records committed = events applied
+    # (duplicates included) + dead letters; the copies were counted as duplicates.
+    def settled() -> bool:
+        n = counted(worker)
+        return n["applied"] + n["dead_letters"] >= len(records)
+
+    await asyncio.to_thread(wait_for, settled, 60, "every record counted")
+    n = counted(worker)
+    assert await committed_records(broker.bootstrap) == len(records)
+    assert n["applied"] + n["dead_letters"] == len(records)
+    assert n["dead_letters"] == 5
+    assert n["duplicates"] == replay_duplicates(records)
+    assert n["duplicates"] >= 20  # the copies, beside the population's own redeliveries
+    assert worker.running()
+
+
+async def test_a_burst_far_above_the_workers_rate_keeps_memory_bounded(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    records = simulated_population(PARTITIONS, users=1_500)
+    await create_topics(broker.bootstrap, PARTITIONS)
+    settings = Settings(brokers=[broker.bootstrap], partitions=PARTITIONS)
+    await offer(records, settings, rate=1_000_000.0)  # all of it at once, before the worker
+    worker = workers(partitions=PARTITIONS, live_users="300", max_batch_records="2000").start()
+    await asyncio.to_thread(worker.wait_ready)
+    peak = 0
+
+    def progress() -> bool:
+        nonlocal peak
+        peak = max(peak, rss_bytes(worker))
+        return worker.consumed() >= len(records)
+
+    await asyncio.to_thread(wait_for, progress, 180, "the burst consumed")
+    await assert_decides_as_replay(broker.bootstrap, records)
+    live = worker.metrics()["lineguard_live_users"]
+    assert 0 < live <= 300
+    # Bounded: held records are capped per partition and user states beyond the live limit
+    # are kept as bytes; the whole burst never sits in memory as objects.
+    print(f"peak RSS {peak / 2**20:.0f} MiB for {len(records):,} records")
+    assert peak < 400 * 2**20
+
+
+def replay_duplicates(records: list[WireRecord]) -> int:
+    events = []
+    for record in records:
+        try:
+            events.append(EVENT_ADAPTER.validate_json(record.value))
+        except ValidationError:
+            continue
+    return replay_events(events, load_policy(None)).duplicates
+
+
+def rss_bytes(worker: WorkerProcess) -> int:
+    assert worker.process is not None
+    try:
+        with open(f"/proc/{worker.process.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
