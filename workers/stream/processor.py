@@ -32,7 +32,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.events import Event
 from schemas.outputs import Decision, Flag
-from workers.codec import Rejected, decode
+from workers.codec import Placement, Rejected, decode
 from workers.core.engine import Engine
 from workers.core.policy import Policy
 from workers.metrics import Metrics
@@ -174,7 +174,14 @@ class Processor:
             drops, late = part.engine.take_counts()
             tally.drops += drops
             tally.late += late
-        acked = await send_batch(self.producer, self.topics, outputs, dead, self.parts)
+        acked = await send_batch(
+            self.producer,
+            self.topics,
+            outputs,
+            dead,
+            self.parts,
+            self.settings.dead_letter_max_bytes,
+        )
         await self._commit()
         self._count(tally, outputs, dead, acked)
         for key in [key for key in self._poison if key[1] in self.partitions]:
@@ -200,13 +207,14 @@ class Processor:
                 continue  # revoked while the batch was in flight; re-read by the new owner
             topic, expected, order = tp.topic, self.input_types[tp.topic], part.order
             clock = part.engine.clock
+            placement = Placement(tp.partition, self.settings.partitions, self.settings.partitioner)
             count += len(records)
             for record in records:
                 poison = self._poison.get((topic, tp.partition, record.offset))
                 result = (
                     Rejected("internal", poison)
                     if poison is not None
-                    else decode(record.value, record.key, expected)
+                    else decode(record.value, record.key, expected, placement)
                 )
                 if not isinstance(result, Rejected):
                     result = self._within_time_bounds(result, now, latest, clock)
