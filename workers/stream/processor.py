@@ -101,6 +101,8 @@ class Processor:
         self._paused: set[TopicPartition] = set()
         self._poison: dict[RecordKey, str] = {}
         self._broken = False
+        self._restore_pending: set[int] | None = None
+        """The partitions whose restore at assignment failed: rebuilt before any batch."""
 
     @property
     def partitions(self) -> dict[int, Any]:
@@ -126,6 +128,9 @@ class Processor:
         if not batch and not held and not self._deadlines_due(now):
             return 0
         async with self._lock:
+            if self._broken:  # the assignment's restore failed during the fetch
+                await self._recover()
+                return 0
             started = self.batch_started = time.perf_counter()
             try:
                 count = await self._process(batch, now)
@@ -340,6 +345,8 @@ class Processor:
         await self._recover()
 
     async def _recover(self) -> None:
+        if self._restore_pending is not None:  # open what the failed assignment did not
+            await self.parts.assign(self._restore_pending, self._new_order)
         numbers = sorted(self.partitions)
         for number in numbers:
             self.partitions[number].order.clear()
@@ -354,6 +361,9 @@ class Processor:
                     self.consumer.seek(tp, committed)
         await self.parts.rebuild(numbers)
         self._broken = False
+        if self._restore_pending is not None:  # the restore at assignment had failed
+            self._restore_pending = None
+            self._set_ready()
         log.info("rolled back partitions %s to their last committed state", numbers)
 
     # -- gauges -----------------------------------------------------------------------------
@@ -417,6 +427,7 @@ class Processor:
         self.ready = False
         self.metrics.ready.set(0)
         async with self._lock:
+            self._restore_pending = None
             for part in self.partitions.values():
                 part.order.clear()
             self._paused.clear()
@@ -427,12 +438,23 @@ class Processor:
         self.metrics.rebalances.inc()
         numbers = {tp.partition for tp in assigned}
         async with self._lock:
-            await self.parts.assign(numbers, self._new_order)
-            self._broken = False
-            self.ready = True
-            self.metrics.ready.set(1)
-            self.refresh_gauges(self.clock())
+            try:
+                await self.parts.assign(numbers, self._new_order)
+            except Exception:
+                # No batch may run on a partly restored state: the next poll rebuilds every
+                # owned partition first, and a failure there is a failed batch (counted,
+                # retried, and the worker stops after too many).
+                log.exception("restoring partitions %s failed; retrying", sorted(numbers))
+                self._broken, self._restore_pending = True, numbers
+                return
+            self._broken, self._restore_pending = False, None
+            self._set_ready()
         log.info("processing partitions %s", sorted(numbers))
+
+    def _set_ready(self) -> None:
+        self.ready = True
+        self.metrics.ready.set(1)
+        self.refresh_gauges(self.clock())
 
     def _new_order(self) -> TimeOrder:
         return TimeOrder(self.input_types, self.settings.align_wait_ms)
