@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
@@ -163,3 +164,21 @@ def test_the_guard_follows_the_configured_partitioner() -> None:
     assert not isinstance(decode(value, key, "login", Placement(crc, 6, "crc32")), Rejected)
     rejected = decode(value, key, "login", Placement(crc, 6, "murmur2"))
     assert isinstance(rejected, Rejected) and rejected.error_kind == "wrong_partition"
+
+
+async def test_the_status_api_looks_users_up_with_the_configured_partitioner() -> None:
+    from types import SimpleNamespace
+
+    from workers.stream.app import answer_status
+
+    user_id = next(
+        f"u{n}"
+        for n in range(1000)
+        if partition_for(f"u{n}", 6) != partition_for(f"u{n}", 6, "crc32")
+    )
+    home = partition_for(user_id, 6, "crc32")
+    engine = SimpleNamespace(status=lambda user: {"user_id": user})
+    processor = SimpleNamespace(partitions={home: SimpleNamespace(engine=engine)})
+    service: Any = SimpleNamespace(processor=processor, ready=True)
+    status, body = await answer_status(Settings(partitioner="crc32"), service, user_id, {})
+    assert (status, body["partition"]) == (200, home)
