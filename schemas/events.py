@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -36,7 +37,8 @@ EVENT_TYPES: tuple[str, ...] = (
 )
 
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+_AFTER_YEAR = r"-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})"
+_RFC3339 = re.compile(r"\d{4}" + _AFTER_YEAR)
 
 
 def _require_string(value: object) -> object:
@@ -47,12 +49,52 @@ def _require_string(value: object) -> object:
     return value
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+"""Event times and due dates are written with a year from 2000 to 2100 (as written, in the
+timestamp's own offset): anything else is a producer's bug (an epoch zero, a year typed
+wrong) that would otherwise open or expire years of windows at once."""
+
+_YEAR_PATTERN = r"(20[0-9]{2}|2100)"
+
+
+def _within_years(value: datetime | date) -> datetime | date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(
+            f"the year must be from {FIRST_YEAR} to {LAST_YEAR}, got {value.year} "
+            f"({value.isoformat()})"
+        )
+    return value
+
+
 Timestamp = Annotated[
     datetime,
     BeforeValidator(_require_string),
-    WithJsonSchema({"type": "string", "format": "date-time", "pattern": f"^{_RFC3339.pattern}$"}),
+    AfterValidator(_within_years),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": f"^{_YEAR_PATTERN}{_AFTER_YEAR}$",
+        }
+    ),
 ]
-"""An RFC 3339 timestamp with seconds and an offset."""
+"""An RFC 3339 timestamp with seconds and an offset, written with a year from 2000 to 2100."""
+
+DueDate = Annotated[
+    date,
+    AfterValidator(_within_years),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": f"^{_YEAR_PATTERN}-[0-9]{{2}}-[0-9]{{2}}$",
+            "description": f"A calendar date, YYYY-MM-DD; year {FIRST_YEAR} to {LAST_YEAR}.",
+        }
+    ),
+]
+"""A calendar date with a year from 2000 to 2100."""
+
+MAX_INSTALLMENTS = 1000
 
 _AMOUNT_TEXT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")
 _AMOUNT_DESCRIPTION = (
@@ -100,7 +142,9 @@ class EventBase(BaseModel):
         description="Unique per logical event; a redelivered copy keeps it."
     )
     user_id: str = Field(min_length=1, max_length=64, description="Also the Kafka message key.")
-    occurred_at: Timestamp = Field(description="Event time, RFC 3339 with offset or Z.")
+    occurred_at: Timestamp = Field(
+        description="Event time, RFC 3339 with offset or Z; year 2000 to 2100."
+    )
     schema_version: Literal[1] = Field(default=1, description="Contract version of this event.")
 
 
@@ -185,9 +229,12 @@ class Repayment(EventBase):
     loan_id: Identifier
     product: CreditProduct
     installment: StrictInt | None = Field(
-        default=None, ge=1, description="Required for installment_due, optional for repayment."
+        default=None,
+        ge=1,
+        le=MAX_INSTALLMENTS,
+        description="Required for installment_due, optional for repayment; 1 to 1000.",
     )
-    due_date: date | None = Field(default=None, description="Required for installment_due.")
+    due_date: DueDate | None = Field(default=None, description="Required for installment_due.")
     amount: Amount
     settles_loan: StrictBool = Field(
         default=False,

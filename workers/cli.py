@@ -17,6 +17,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("workers.sim.simulate_cli", "Generate a labelled population of users' events."),
     "evaluate": ("workers.sim.evaluate_cli", "Score a policy against a labelled population."),
     "worker": ("workers.stream.cli", "Run the streaming worker against a Kafka broker."),
+    "check-topics": (
+        "workers.stream.check_topics",
+        "Check the brokers' topics against what the worker needs (read-only).",
+    ),
     "demo": ("workers.demo", "Embedded broker + worker + sample traffic, decisions on screen."),
 }
 

@@ -1,23 +1,35 @@
 """Bytes to contracts and back, at the edge: an event, or the reason it is a dead letter.
 
-A dead letter keeps the original bytes as its value; its headers name the error
-(``schemas.outputs.DeadLetter`` fields, UTF-8 strings): ``error_kind``, ``error``,
-``source_topic``, ``source_partition``, ``source_offset`` and ``schema_version``.
+A dead letter keeps the original bytes as its value, cut down to a bounded size (then the
+``original_size`` and ``original_sha256`` headers describe the whole value); its headers
+name the error (``schemas.outputs.DeadLetter`` fields, UTF-8 strings): ``error_kind``,
+``error``, ``source_topic``, ``source_partition``, ``source_offset``, ``schema_version``
+and, for ``wrong_partition``, ``expected_partition``. The source record's own headers
+follow as ``source_header.NAME``, 2 KiB of them at most; its key is cut to 1 KiB. So a
+dead letter always fits in one produce request, however large the record it reports.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from schemas.events import Event
 from schemas.outputs import DeadLetter, Decision, ErrorKind, Flag
 from workers.decoding import Rejected as Rejection
 from workers.decoding import decode_event
+from workers.stream.routing import Partitioner, partition_for
 
 Headers = list[tuple[str, bytes]]
 
 _MAX_ERROR_CHARS = 500
+MAX_REQUEST_BYTES = 1024 * 1024
+"""The output producer's ``max_request_size``: every record it sends fits in this."""
+MAX_DEAD_LETTER_KEY_BYTES = 1024
+MAX_COPIED_HEADER_BYTES = 2048
+COPIED_HEADER_PREFIX = "source_header."
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,14 +38,31 @@ class Rejected:
 
     error_kind: ErrorKind
     error: str
+    expected_partition: int | None = None
 
 
-def decode(value: bytes | None, key: bytes | None, expected_type: str | None) -> Event | Rejected:
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a record arrived, and how the producers map a ``user_id`` key to a partition."""
+
+    partition: int
+    partitions: int
+    partitioner: Partitioner = "murmur2"
+
+
+def decode(
+    value: bytes | None,
+    key: bytes | None,
+    expected_type: str | None,
+    placement: Placement | None = None,
+) -> Event | Rejected:
     """The event in ``value``, or why not.
 
     ``expected_type`` is the event type of the source topic (None: any type); the record
     key must be the event's ``user_id``, since the key decides the partition that holds
-    the user's state.
+    the user's state. With a ``placement``, the record must have arrived on the partition
+    its key maps to: one from a producer with another partitioner would split the user's
+    state over two partitions, so it is a ``wrong_partition`` dead letter, never applied.
     """
     if not value:
         return Rejected("not_json", "the record has no value")
@@ -50,19 +79,97 @@ def decode(value: bytes | None, key: bytes | None, expected_type: str | None) ->
             "invalid_contract",
             f"the record key must be the user_id {decoded.user_id!r}, not {shown}",
         )
+    if placement is not None:
+        expected = partition_for(decoded.user_id, placement.partitions, placement.partitioner)
+        if expected != placement.partition:
+            return Rejected(
+                "wrong_partition",
+                f"the key {decoded.user_id!r} belongs on partition {expected} of "
+                f"{placement.partitions} ({placement.partitioner}), not on "
+                f"{placement.partition}: the producer must use the {placement.partitioner} "
+                "partitioner",
+                expected_partition=expected,
+            )
     return decoded
 
 
 def dead_letter_headers(rejected: Rejected, topic: str, partition: int, offset: int) -> Headers:
     """The headers of the dead letter for one source record."""
-    return [
+    headers = [
         ("error_kind", rejected.error_kind.encode()),
-        ("error", rejected.error.encode()),
+        ("error", rejected.error[:_MAX_ERROR_CHARS].encode()),
         ("source_topic", topic.encode()),
         ("source_partition", str(partition).encode()),
         ("source_offset", str(offset).encode()),
         ("schema_version", b"1"),
     ]
+    if rejected.expected_partition is not None:
+        headers.append(("expected_partition", str(rejected.expected_partition).encode()))
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    """What is sent to the dead-letter topic for one source record."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+
+
+class SourceRecord(Protocol):
+    """The fields of a consumed record that a dead letter reports (aiokafka's
+    ``ConsumerRecord`` has them)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+def dead_letter_record(
+    rejected: Rejected, record: SourceRecord, max_value_bytes: int
+) -> DeadLetterRecord:
+    """The dead letter of a consumed ``record``, bounded in size: the value cut to
+    ``max_value_bytes`` (with its original size and SHA-256 in headers), the key to 1 KiB,
+    the copied source headers to 2 KiB in all."""
+    headers = dead_letter_headers(rejected, record.topic, record.partition, record.offset)
+    value = record.value
+    if value is not None and len(value) > max_value_bytes:
+        headers.append(("original_size", str(len(value)).encode()))
+        headers.append(("original_sha256", hashlib.sha256(value).hexdigest().encode()))
+        value = value[:max_value_bytes]
+    key = record.key
+    if key is not None and len(key) > MAX_DEAD_LETTER_KEY_BYTES:
+        key = key[:MAX_DEAD_LETTER_KEY_BYTES]
+    headers.extend(_copied_headers(record.headers or ()))
+    return DeadLetterRecord(key, value, headers)
+
+
+def _copied_headers(source: Iterable[tuple[str, bytes | None]]) -> Headers:
+    """The source record's headers, renamed, while they fit in 2 KiB (names included);
+    ``source_headers_dropped`` counts those left out."""
+    copied: Headers = []
+    budget, dropped = MAX_COPIED_HEADER_BYTES, 0
+    for name, raw in source:
+        renamed, data = COPIED_HEADER_PREFIX + name, raw or b""
+        size = len(renamed.encode()) + len(data)
+        if size <= budget:
+            copied.append((renamed, data))
+            budget -= size
+        else:
+            dropped += 1
+    if dropped:
+        copied.append(("source_headers_dropped", str(dropped).encode()))
+    return copied
 
 
 def read_dead_letter(
@@ -78,6 +185,11 @@ def read_dead_letter(
             "source_partition": int(fields["source_partition"]),
             "source_offset": int(fields["source_offset"]),
             "schema_version": int(fields.get("schema_version", "1")),
+            **{
+                name: int(fields[name]) if name != "original_sha256" else fields[name]
+                for name in ("expected_partition", "original_size", "original_sha256")
+                if name in fields
+            },
         }
     )
 

@@ -155,6 +155,15 @@ class Settings(BaseSettings):
     stall_seconds: float = Field(
         15.0, gt=0, description="A batch waiting on the brokers this long makes /readyz fail."
     )
+    dead_letter_max_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        le=512 * 1024,
+        description=(
+            "A dead letter's value is the rejected record's bytes cut to this size (the "
+            "original size and SHA-256 go in headers), so it always fits in one produce request."
+        ),
+    )
     max_consecutive_failures: int = Field(
         30,
         ge=1,

@@ -113,6 +113,10 @@ VALID: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "schema-version-1": (body("login", schema_version=1), {"schema_version": 1}),
     "event-id-128-chars": (body("login", event_id="e" * 128), {}),
     "user-id-64-chars": (body("login", user_id="u" * 64), {}),
+    "year-2000": (body("login", occurred_at="2000-01-01T00:00:00Z"), {}),
+    "year-2100-as-written": (body("login", occurred_at="2100-12-31T23:59:59-05:00"), {}),
+    "installment-1000": (installment_due(installment=1000), {"installment": 1000}),
+    "due-date-2100": (installment_due(due_date="2100-12-31"), {"due_date": date(2100, 12, 31)}),
 }
 
 
@@ -135,6 +139,10 @@ INVALID: dict[str, dict[str, Any]] = {
     "date-only-timestamp": body("login", occurred_at="2026-03-02"),
     "timestamp-as-json-number": body("login", occurred_at=1772442000),
     "timestamp-epoch-seconds-in-a-string": body("login", occurred_at="1772442000"),
+    "timestamp-epoch-zero": body("login", occurred_at="1970-01-01T00:00:00Z"),
+    "timestamp-year-1999": body("login", occurred_at="1999-12-31T23:59:59Z"),
+    "timestamp-year-2101": body("login", occurred_at="2101-01-01T00:00:00Z"),
+    "timestamp-year-9999": body("login", occurred_at="9999-12-31T23:59:59Z"),
     "timestamp-without-seconds": body("login", occurred_at="2026-03-02T09:00Z"),
     "timestamp-offset-without-colon": body("login", occurred_at="2026-03-02T17:00:00+0800"),
     "missing-occurred-at": without(body("login"), "occurred_at"),
@@ -184,6 +192,9 @@ INVALID: dict[str, dict[str, Any]] = {
     "repayment-installment-0": body("repayment", installment=0),
     "installment-due-without-installment": without(installment_due(), "installment"),
     "installment-due-without-due-date": without(installment_due(), "due_date"),
+    "installment-1001": installment_due(installment=1001),
+    "due-date-year-1999": installment_due(due_date="1999-12-31"),
+    "due-date-year-2101": installment_due(due_date="2101-01-01"),
     "installment-due-bad-date": installment_due(due_date="2026-02-30"),
 }
 
@@ -213,6 +224,13 @@ def test_events_are_frozen() -> None:
     event = parse(body("login"))
     with pytest.raises(ValidationError):
         event.device_id = "other"
+
+
+def test_out_of_range_years_are_rejected_with_a_clear_message() -> None:
+    with pytest.raises(ValidationError, match="the year must be from 2000 to 2100, got 1970"):
+        parse(body("login", occurred_at="1970-01-01T00:00:00Z"))
+    with pytest.raises(ValidationError, match="the year must be from 2000 to 2100, got 2101"):
+        parse(installment_due(due_date="2101-01-01"))
 
 
 def test_not_json_is_rejected() -> None:

@@ -43,24 +43,35 @@ def worker_process(
     return WorkerProcess(bootstrap, directory, name, **{**defaults, **settings})
 
 
+Raw = tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, int]
+"""(topic, key, value), or (topic, key, value, partition) for an explicit partition."""
+
+
 async def produce(
-    bootstrap: str, records: Iterable[Event | tuple[str, bytes | None, bytes]]
+    bootstrap: str,
+    records: Iterable[Event | Raw],
+    max_request_size: int = 1024 * 1024,
 ) -> list[Any]:
-    """Send events (to their type's topic, keyed by user) or raw (topic, key, value) triples."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    """Send events (to their type's topic, keyed by user) or raw records; records larger
+    than 1 MiB need a larger ``max_request_size``."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=max_request_size
+    )
     await producer.start()
     try:
         futures = []
         for item in records:
+            partition = None
             if isinstance(item, tuple):
-                topic, key, value = item
+                topic, key, value, *explicit = item
+                partition = explicit[0] if explicit else None
             else:
                 topic, key, value = (
                     TOPIC_OF_TYPE[item.type],
                     item.user_id.encode(),
                     event_to_json(item),
                 )
-            futures.append(await producer.send(topic, value, key=key))
+            futures.append(await producer.send(topic, value, key=key, partition=partition))
         return list(await asyncio.gather(*futures))
     finally:
         await producer.stop()

@@ -118,10 +118,17 @@ async def test_malformed_messages_go_to_the_dead_letter_topic_while_valid_ones_f
     assert [(d["user_id"], d["reasons"][0]["code"]) for d in decisions] == [
         ("dl-low-score", "LOW_CREDIT_SCORE")
     ]
-    metrics = worker.metrics()
-    assert metrics['lineguard_dead_letters_total{error_kind="not_json"}'] == 2
-    assert metrics['lineguard_dead_letters_total{error_kind="invalid_contract"}'] == 2
-    assert metrics['lineguard_events_consumed_total{type="login"}'] == 1
+    # A batch is counted just after its commit, a moment after its outputs are readable.
+    counts = {
+        'lineguard_dead_letters_total{error_kind="not_json"}': 2,
+        'lineguard_dead_letters_total{error_kind="invalid_contract"}': 2,
+        'lineguard_events_consumed_total{type="login"}': 1,
+    }
+    wait_for(
+        lambda: all(worker.metrics().get(name) == n for name, n in counts.items()),
+        30,
+        f"metrics {counts}",
+    )
     assert worker.process is not None and worker.process.poll() is None
 
 

@@ -86,7 +86,7 @@ async def answer_status(
     settings: Settings, service: StreamService, user_id: str, query: Any
 ) -> tuple[int, dict[str, Any]]:
     """(HTTP status, body) for ``GET /users/{user_id}``, forwarding to the owner if needed."""
-    number = partition_for(user_id, settings.partitions)
+    number = partition_for(user_id, settings.partitions, settings.partitioner)
     processor = service.processor
     part = processor.partitions.get(number) if processor else None
     if part is not None and service.ready:

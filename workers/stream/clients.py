@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
+from workers.codec import MAX_REQUEST_BYTES
 from workers.errors import LineguardError
 from workers.settings import Settings
 
@@ -90,6 +91,8 @@ def output_producer(settings: Settings) -> Any:
         enable_idempotence=False,
         linger_ms=2,
         max_batch_size=256 * 1024,
+        # Set, not left to the library's default: every dead letter is cut to fit in it.
+        max_request_size=MAX_REQUEST_BYTES,
     )
 
 

@@ -32,7 +32,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.events import Event
 from schemas.outputs import Decision, Flag
-from workers.codec import Rejected, decode
+from workers.codec import Placement, Rejected, decode
 from workers.core.engine import Engine
 from workers.core.policy import Policy
 from workers.metrics import Metrics
@@ -101,6 +101,8 @@ class Processor:
         self._paused: set[TopicPartition] = set()
         self._poison: dict[RecordKey, str] = {}
         self._broken = False
+        self._restore_pending: set[int] | None = None
+        """The partitions whose restore at assignment failed: rebuilt before any batch."""
 
     @property
     def partitions(self) -> dict[int, Any]:
@@ -126,6 +128,9 @@ class Processor:
         if not batch and not held and not self._deadlines_due(now):
             return 0
         async with self._lock:
+            if self._broken:  # the assignment's restore failed during the fetch
+                await self._recover()
+                return 0
             started = self.batch_started = time.perf_counter()
             try:
                 count = await self._process(batch, now)
@@ -174,7 +179,14 @@ class Processor:
             drops, late = part.engine.take_counts()
             tally.drops += drops
             tally.late += late
-        acked = await send_batch(self.producer, self.topics, outputs, dead, self.parts)
+        acked = await send_batch(
+            self.producer,
+            self.topics,
+            outputs,
+            dead,
+            self.parts,
+            self.settings.dead_letter_max_bytes,
+        )
         await self._commit()
         self._count(tally, outputs, dead, acked)
         for key in [key for key in self._poison if key[1] in self.partitions]:
@@ -200,13 +212,14 @@ class Processor:
                 continue  # revoked while the batch was in flight; re-read by the new owner
             topic, expected, order = tp.topic, self.input_types[tp.topic], part.order
             clock = part.engine.clock
+            placement = Placement(tp.partition, self.settings.partitions, self.settings.partitioner)
             count += len(records)
             for record in records:
                 poison = self._poison.get((topic, tp.partition, record.offset))
                 result = (
                     Rejected("internal", poison)
                     if poison is not None
-                    else decode(record.value, record.key, expected)
+                    else decode(record.value, record.key, expected, placement)
                 )
                 if not isinstance(result, Rejected):
                     result = self._within_time_bounds(result, now, latest, clock)
@@ -332,6 +345,8 @@ class Processor:
         await self._recover()
 
     async def _recover(self) -> None:
+        if self._restore_pending is not None:  # open what the failed assignment did not
+            await self.parts.assign(self._restore_pending, self._new_order)
         numbers = sorted(self.partitions)
         for number in numbers:
             self.partitions[number].order.clear()
@@ -346,6 +361,9 @@ class Processor:
                     self.consumer.seek(tp, committed)
         await self.parts.rebuild(numbers)
         self._broken = False
+        if self._restore_pending is not None:  # the restore at assignment had failed
+            self._restore_pending = None
+            self._set_ready()
         log.info("rolled back partitions %s to their last committed state", numbers)
 
     # -- gauges -----------------------------------------------------------------------------
@@ -409,6 +427,7 @@ class Processor:
         self.ready = False
         self.metrics.ready.set(0)
         async with self._lock:
+            self._restore_pending = None
             for part in self.partitions.values():
                 part.order.clear()
             self._paused.clear()
@@ -419,12 +438,23 @@ class Processor:
         self.metrics.rebalances.inc()
         numbers = {tp.partition for tp in assigned}
         async with self._lock:
-            await self.parts.assign(numbers, self._new_order)
-            self._broken = False
-            self.ready = True
-            self.metrics.ready.set(1)
-            self.refresh_gauges(self.clock())
+            try:
+                await self.parts.assign(numbers, self._new_order)
+            except Exception:
+                # No batch may run on a partly restored state: the next poll rebuilds every
+                # owned partition first, and a failure there is a failed batch (counted,
+                # retried, and the worker stops after too many).
+                log.exception("restoring partitions %s failed; retrying", sorted(numbers))
+                self._broken, self._restore_pending = True, numbers
+                return
+            self._broken, self._restore_pending = False, None
+            self._set_ready()
         log.info("processing partitions %s", sorted(numbers))
+
+    def _set_ready(self) -> None:
+        self.ready = True
+        self.metrics.ready.set(1)
+        self.refresh_gauges(self.clock())
 
     def _new_order(self) -> TimeOrder:
         return TimeOrder(self.input_types, self.settings.align_wait_ms)

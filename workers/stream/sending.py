@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from schemas.outputs import Decision, Flag
-from workers.codec import Rejected, dead_letter_headers, encode_output
+from workers.codec import Rejected, dead_letter_record, encode_output
 from workers.settings import Topics
 from workers.stream.changelog import send_changelog
 
@@ -29,6 +29,7 @@ async def send_batch(
     outputs: Outputs,
     dead: list[tuple[Any, Rejected]],
     parts: PartitionSet,
+    dead_letter_max_bytes: int,
 ) -> float:
     """Send and await everything the batch produced; returns when the outputs were acked
     (wall seconds), for the latency histogram."""
@@ -39,14 +40,14 @@ async def send_batch(
         key = output.user_id.encode()
         pending.append(await send(topic, encode_output(output), key=key, partition=number))
     for record, rejected in dead:
-        headers = dead_letter_headers(rejected, record.topic, record.partition, record.offset)
+        letter = dead_letter_record(rejected, record, dead_letter_max_bytes)
         pending.append(
             await send(
                 topics.dead_letter,
-                record.value,
-                key=record.key,
+                letter.value,
+                key=letter.key,
                 partition=record.partition,
-                headers=headers,
+                headers=letter.headers,
             )
         )
     if pending:
