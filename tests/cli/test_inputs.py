@@ -119,3 +119,16 @@ def test_sizes_and_progress_bytes(plain: Path) -> None:
     lines = [line for _, line in read_lines(checked, told.append)]
     assert b"".join(lines).decode() == TEXT
     assert sum(told) == len(TEXT)
+
+
+def test_simulate_writes_gzip_that_replay_reads(tmp_path: Path) -> None:
+    common = ["--users", "30", "--days", "20", "--seed", "4", "--quiet"]
+    done = lineguard("simulate", *common, "--out", "events.jsonl.gz", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    packed = (tmp_path / "events.jsonl.gz").read_bytes()
+    assert packed.startswith(b"\x1f\x8b")
+    lineguard("simulate", *common, "--out", "events.jsonl", cwd=tmp_path)
+    assert gzip.decompress(packed) == (tmp_path / "events.jsonl").read_bytes()
+    from_gzip = lineguard("replay", "events.jsonl.gz", cwd=tmp_path)
+    from_text = lineguard("replay", "events.jsonl", cwd=tmp_path)
+    assert from_gzip.returncode == 0 and from_gzip.stdout == from_text.stdout
