@@ -1,7 +1,8 @@
 """The ``lineguard`` command: one entry point, one module per subcommand.
 
 Each subcommand module exposes ``configure(parser)`` and ``run(args) -> int`` and does
-no work at import time.
+no work at import time. A command raises ``workers.problems.Problem`` (or another
+project error) for a user's mistake; ``main`` prints it as one line and exits 2.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
+
+from workers.problems import Parser, guarded
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("workers.replay", "Run the decision core over JSON-lines event files (backtest)."),
@@ -53,7 +56,7 @@ def version() -> str:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; only ``command``'s module is imported (all of them when None)."""
-    parser = argparse.ArgumentParser(prog="lineguard", description=DESCRIPTION)
+    parser = Parser(prog="lineguard", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"lineguard {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
@@ -65,10 +68,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv[0] if argv and argv[0] in COMMANDS else ""
-    args = build_parser(command).parse_args(argv)
-    return _load(args._module).run(args)
+    """Run one command; a user's mistake is one line and exit 2 (see workers.problems)."""
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    command = arguments[0] if arguments and arguments[0] in COMMANDS else ""
+
+    def work() -> int:
+        args = build_parser(command).parse_args(arguments)
+        return _load(args._module).run(args)
+
+    return guarded(work)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Starts the embedded broker, creates the topics, starts ``lineguard worker`` (event clock),
 streams a labelled population of simulated borrowers (ordinary ones and every risky
 behaviour of the policy, plus a few malformed records) into the input topics, prints each
-decision as it arrives with a progress line, then a summary table. Ctrl-C stops the
+decision as it arrives with a progress line, then a summary table, and stops; its files
+live in a temporary directory that is removed. With ``--keep`` the broker and worker stay
+up after the summary, with links to the worker's pages, until Ctrl-C. Ctrl-C stops the
 traffic, then the worker (which commits), then the broker.
 """
 
@@ -24,7 +26,7 @@ import orjson
 from pydantic import ValidationError
 
 from workers.broker import EmbeddedBroker
-from workers.errors import LineguardError
+from workers.problems import settings_problem
 from workers.stream.worker_process import WorkerProcess
 
 _BAD_VALUES = (b"{not json", b'{"type": "teleport", "event_id": "x", "user_id": "u"}')
@@ -40,7 +42,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--web-port", type=int, default=0, help="worker web port (0: a free one)")
     parser.add_argument("--bad-every", type=int, default=2000, help="one malformed record per N")
     parser.add_argument("--show", type=int, default=40, help="decisions printed one per line")
-    parser.add_argument("--keep", action="store_true", help="keep running until Ctrl-C")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="after the summary, keep the broker and worker running until Ctrl-C and print "
+        "links to the worker's pages (without it, everything stops and is cleaned up)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,12 +56,8 @@ def run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\nstopped.", file=sys.stderr)
         return 130
-    except LineguardError as exc:
-        print(f"lineguard demo: {exc}", file=sys.stderr)
-        return 1
     except ValidationError as exc:
-        print(f"lineguard demo: invalid settings or options:\n{exc}", file=sys.stderr)
-        return 2
+        raise settings_problem(exc) from exc
 
 
 class Demo:
@@ -134,8 +137,7 @@ class Demo:
         await asyncio.to_thread(worker.wait_ready)
         self._say(
             f"lineguard demo: broker {broker.bootstrap}, {settings.partitions} partitions, "
-            f"event clock\n  metrics: {worker.url}/metrics\n"
-            f"  status:  {worker.url}/users/{{user_id}}\n"
+            f"event clock\n"
             f"  streaming {len(records):,} records of {self.args.users:,} simulated users "
             f"({self.args.days} days) at {self.args.rate:,.0f}/s\n"
         )
@@ -149,10 +151,21 @@ class Demo:
             watcher.cancel()
             await asyncio.sleep(0.5)
             reader.cancel()
-        self._summary(time.monotonic() - started, worker)
-        if self.args.keep:
-            self._say("running until Ctrl-C...\n")
-            await asyncio.Event().wait()
+        self._summary(time.monotonic() - started)
+        if not self.args.keep:
+            self._say(
+                "  the worker and broker stop now; pass --keep to leave them running and "
+                "browse the worker's /metrics and /users/{user_id} pages\n",
+                progress=False,
+            )
+            return 0
+        example = self.example_user or "u00000001"
+        self._say(
+            f"  metrics: {worker.url}/metrics\n  status:  {worker.url}/users/{example}\n"
+            "  running until Ctrl-C (the links above work until then)\n",
+            progress=False,
+        )
+        await asyncio.Event().wait()
         return 0
 
     def _counted(self, records: list[Any]) -> Iterator[Any]:
@@ -251,7 +264,7 @@ class Demo:
             self._progress()  # keep the progress line under the newest decision
         self.out.flush()
 
-    def _summary(self, elapsed: float, worker: WorkerProcess) -> None:
+    def _summary(self, elapsed: float) -> None:
         busy = [(t, n) for t, n in self.timeline if n > 0]
         span = busy[-1][0] - busy[0][0] if len(busy) > 1 else 0.0
         rate = (busy[-1][1] - busy[0][1]) / span if span > 0 else 0.0
@@ -267,12 +280,7 @@ class Demo:
         ]
         width = max(len(name) for name, _ in rows)
         table = "\n".join(f"  {name:<{width}}  {value:>10}" for name, value in rows)
-        example = self.example_user or "u00000001"
-        self._say(
-            f"\n\nsummary\n{table}\n\n  metrics: {worker.url}/metrics\n"
-            f"  status:  {worker.url}/users/{example}\n",
-            progress=False,
-        )
+        self._say(f"\n\nsummary\n{table}\n\n", progress=False)
 
 
 async def _progress_of(worker: WorkerProcess) -> tuple[float, float]:

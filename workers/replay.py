@@ -12,6 +12,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,10 @@ from workers.core.engine import Engine
 from workers.core.lifecycle import Output
 from workers.core.policy import Policy, load_policy
 from workers.decoding import Rejected, decode_event
-from workers.errors import InputError, LineguardError
+from workers.inputs import Source, open_output, read_lines, source, sources, total_size
+from workers.problems import at_least
+from workers.progress import Meter, meter, wanted
+from workers.progress import add_option as add_progress_option
 
 _MOMENT = TypeAdapter(AwareDatetime)
 
@@ -120,34 +124,32 @@ def replay_events(
     return result
 
 
-def open_input(path: Path) -> IO[bytes]:
-    """Open an input file for reading, or raise InputError naming it."""
-    try:
-        return path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
-
-
 def read_events(
-    paths: Iterable[Path], counts: Counts, until: datetime | None = None
+    paths: Iterable[Source | Path],
+    counts: Counts,
+    until: datetime | None = None,
+    meter: Meter | None = None,
 ) -> Iterator[Event | Rejection]:
-    """Events from JSON-lines files; blank lines skipped, bad lines (and events dated after
-    ``until``) become rejections."""
-    for path in paths:
-        with open_input(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                counts.lines += 1
-                decoded = decode_event(line)
-                if isinstance(decoded, Rejected):
-                    yield Rejection(
-                        file=str(path), line=number, error_kind=decoded.kind, reason=decoded.reason
-                    )
-                elif until is not None and decoded.occurred_at > until:
-                    yield after_until(str(path), number, decoded, until)
-                else:
-                    yield decoded
+    """Events from JSON-lines files (``-``: standard input; gzip read transparently); blank
+    lines skipped, bad lines (and events dated after ``until``) become rejections."""
+    for each in paths:
+        checked = each if isinstance(each, Source) else source(each)
+        on_bytes = None if meter is None else meter.advance
+        for number, line in read_lines(checked, on_bytes):
+            if not line.strip():
+                continue
+            counts.lines += 1
+            if meter is not None:
+                meter.count()
+            decoded = decode_event(line)
+            if isinstance(decoded, Rejected):
+                yield Rejection(
+                    file=checked.name, line=number, error_kind=decoded.kind, reason=decoded.reason
+                )
+            elif until is not None and decoded.occurred_at > until:
+                yield after_until(checked.name, number, decoded, until)
+            else:
+                yield decoded
 
 
 def parse_moment(text: str) -> datetime:
@@ -160,7 +162,13 @@ def parse_moment(text: str) -> datetime:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="JSON-lines events")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="JSON-lines events; '-' reads standard input; gzip is read transparently",
+    )
     parser.add_argument(
         "--until", type=parse_moment, help="advance the clock to this time (inclusive) at the end"
     )
@@ -169,38 +177,38 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rejects", type=Path, help="write rejected lines as JSON lines here")
     parser.add_argument(
         "--live-users",
-        type=int,
+        type=at_least(1),
         default=OFFLINE_LIVE_USERS,
         help="user states kept as live objects; the rest are held serialised (less memory, "
         f"slower) (default {OFFLINE_LIVE_USERS:,})",
     )
 
+    add_progress_option(parser)
+
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        policy = load_policy(args.policy)
-        missing = [str(p) for p in args.files if not p.is_file()]
-        if missing:
-            raise InputError(f"cannot read {', '.join(missing)}: no such file")
-        return _replay(args, policy)
-    except LineguardError as exc:
-        print(f"lineguard replay: error: {exc}", file=sys.stderr)
-        return 2
+    policy = load_policy(args.policy)
+    checked = sources(args.files)
+    with ExitStack() as stack:
+        flags_file = None if args.flags is None else open_output(args.flags, stack)
+        rejects_file = None if args.rejects is None else open_output(args.rejects, stack)
+        with meter("replay", total_size(checked), wanted(args.progress)) as bar:
+            summary = _replay(args, policy, checked, bar, flags_file, rejects_file)
+    print(summary, file=sys.stderr)
+    return 0
 
 
-def _open(path: Path | None) -> IO[bytes] | None:
-    if path is None:
-        return None
-    try:
-        return path.open("wb")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-
-
-def _replay(args: argparse.Namespace, policy: Policy) -> int:
+def _replay(
+    args: argparse.Namespace,
+    policy: Policy,
+    checked: list[Source],
+    bar: Meter,
+    flags_file: IO[bytes] | None,
+    rejects_file: IO[bytes] | None,
+) -> str:
+    """Run the replay, writing its outputs; returns the summary line."""
     counts = Counts()
     out = sys.stdout.buffer
-    flags_file, rejects_file = _open(args.flags), _open(args.rejects)
 
     def emit(output: Output | Rejection) -> None:
         line = output.model_dump_json().encode() + b"\n"
@@ -217,25 +225,24 @@ def _replay(args: argparse.Namespace, policy: Policy) -> int:
     engine = Engine(policy, live_users=args.live_users)
     started = time.perf_counter()
     try:
-        run_engine(engine, read_events(args.files, counts, args.until), args.until, emit, counts)
+        events = read_events(checked, counts, args.until, bar)
+        run_engine(engine, events, args.until, emit, counts)
     finally:
         out.flush()
-        for handle in (flags_file, rejects_file):
-            if handle is not None:
-                handle.close()
     elapsed = time.perf_counter() - started
     clock = engine.clock.isoformat().replace("+00:00", "Z") if engine.clock else "none"
-    print(
+    extra = notes(counts, engine.waiting_count, args.until)
+    if counts.rejected and rejects_file is None:
+        extra.append(f"{counts.rejected} rejected lines not kept: pass --rejects FILE")
+    return (
         f"replayed {counts.lines} lines: {counts.events} events, {counts.duplicates} duplicates, "
         f"{counts.rejected} rejected; decisions: {counts.decisions['close_line']} close_line, "
         f"{counts.decisions['restore_eligibility']} restore_eligibility"
         f"{_retracted(counts)}; {counts.flags} flags; "
         f"{engine.user_count} users; clock {clock}; {elapsed:.2f}s "
         f"({counts.events / elapsed if elapsed else 0:,.0f} events/s); policy {policy.version}"
-        + "".join(f"; {note}" for note in notes(counts, engine.waiting_count, args.until)),
-        file=sys.stderr,
+        + "".join(f"; {note}" for note in extra)
     )
-    return 0
 
 
 def _retracted(counts: Counts) -> str:

@@ -82,8 +82,10 @@ class Settings(BaseSettings):
     brokers: Annotated[list[str], NoDecode] = Field(
         default=["127.0.0.1:9092"], description="Bootstrap servers, comma separated in the env."
     )
-    security: Security = Security()
-    topics: Topics = Topics()
+    security: Security = Field(
+        Security(), description="How the worker authenticates to the brokers."
+    )
+    topics: Topics = Field(Topics(), description="Topic names, one input topic per event type.")
     partitions: int = Field(6, ge=1, le=1024, description="Partition count of every topic.")
     partitioner: Literal["murmur2", "crc32"] = Field(
         "murmur2",
@@ -94,7 +96,7 @@ class Settings(BaseSettings):
     )
     replication_factor: int = Field(1, ge=1, le=16, description="Used when creating topics.")
     create_topics: bool = Field(True, description="Create missing topics at start-up.")
-    group_id: str = "lineguard"
+    group_id: str = Field("lineguard", description="Consumer group (and state directory name).")
     group_instance_id: str | None = Field(
         None,
         description=(
@@ -102,26 +104,40 @@ class Settings(BaseSettings):
             "(a StatefulSet's pod name). Empty or None: dynamic membership."
         ),
     )
-    client_id: str = "lineguard-worker"
+    client_id: str = Field("lineguard-worker", description="Kafka client id.")
 
-    store: Literal["memory", "rocksdb"] = "memory"
-    data_dir: Path = Path("./lineguard-data")
-    clock: Literal["wall", "event"] = "wall"
+    store: Literal["memory", "rocksdb"] = Field("memory", description="Where user state lives.")
+    data_dir: Path = Field(Path("./lineguard-data"), description="Directory of the stores.")
+    clock: Literal["wall", "event"] = Field(
+        "wall", description="wall (production) or event (replaying history)."
+    )
     policy_file: Path | None = Field(None, description="None: the packaged default policy.")
 
-    web_host: str = "127.0.0.1"
-    web_port: int = Field(6066, ge=0, le=65535)
+    web_host: str = Field("127.0.0.1", description="Address the web server binds.")
+    web_port: int = Field(
+        6066, ge=0, le=65535, description="Port of /metrics, /healthz, /readyz, /users/{id}."
+    )
     web_advertised_url: str | None = Field(
         None, description="How other workers reach this one; default http://host:port."
     )
-    log_format: Literal["json", "text"] = "text"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field("text", description="Log line format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Least severe log level written."
+    )
 
     tansu_binary: Path | None = Field(None, description="Override the embedded broker binary.")
-    session_timeout_seconds: float = Field(10.0, ge=1, le=300)
-    heartbeat_interval_seconds: float = Field(1.0, gt=0, le=60)
-    max_batch_records: int = Field(5000, ge=1, le=1_000_000)
-    tick_interval_seconds: float = Field(1.0, gt=0, le=3600)
+    session_timeout_seconds: float = Field(
+        10.0, ge=1, le=300, description="Consumer group session timeout."
+    )
+    heartbeat_interval_seconds: float = Field(
+        1.0, gt=0, le=60, description="Consumer heartbeat; at most a third of the session."
+    )
+    max_batch_records: int = Field(
+        5000, ge=1, le=1_000_000, description="Records fetched per batch at most."
+    )
+    tick_interval_seconds: float = Field(
+        1.0, gt=0, le=3600, description="How often the worker fires the deadlines that fell due."
+    )
     max_future_skew_seconds: float = Field(
         300.0, ge=0, description="Wall clock: events further ahead of now are dead letters."
     )

@@ -26,7 +26,7 @@ import pytest
 from schemas.events import EVENT_ADAPTER, Event
 from workers.cli import main
 from workers.core.policy import Policy, load_policy
-from workers.sim.evaluate import NOT_CLOSED, compare, run_policies, score
+from workers.sim.evaluate import NOT_CLOSED, ReasonScore, compare, run_policies, score
 from workers.sim.generator import Label
 from workers.sim.report import Run, archetype_counts, render, write_report
 
@@ -167,8 +167,45 @@ def test_simulate_then_evaluate_from_the_command_line(tmp_path: Path) -> None:
         (["simulate", "--users", "5", "--mix", "gambler=1", "--labels", "x"], 2),
         (["simulate", "--users", "5"], 2),
         (["evaluate", "--events", "missing.jsonl", "--labels", "missing", "--until",
-          "2026-01-31T00:00:00Z", "--report", "r"], 1),
+          "2026-01-31T00:00:00Z", "--report", "r"], 2),
     ],
 )  # fmt: skip
 def test_command_line_mistakes_are_refused(argv: list[str], code: int, tmp_path: Path) -> None:
     assert main([*argv[:1], *(a if a != "x" else str(tmp_path / "l") for a in argv[1:])]) == code
+
+
+def test_the_chart_marks_not_applicable_apart_from_zero_and_keeps_the_legend_outside() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from schemas.outputs import REASON_CODES
+    from workers.sim.charts import NOT_APPLICABLE_HATCH, precision_recall_figure
+
+    events, labels = population()
+    scores = [score(labels, outcome) for outcome in run_policies(events, [DEFAULT], UNTIL)]
+    per_reason = scores[0].per_reason
+    per_reason["CASH_OUT"] = ReasonScore(true_positives=0, decided=3, expected=2)  # 0 % and 0 %
+    expected_na = sum(
+        (s.precision is None) + (s.recall is None) for s in per_reason.values()
+    )  # fmt: skip
+    zeros = sum((s.precision == 0) + (s.recall == 0) for s in per_reason.values())
+    assert expected_na and zeros  # the population has both kinds
+    figure = precision_recall_figure(scores)
+    try:
+        axes = figure.axes[0]
+        bars = axes.patches
+        assert len(bars) == 2 * len(REASON_CODES)
+        hatched = [bar for bar in bars if bar.get_hatch() == NOT_APPLICABLE_HATCH]
+        assert len(hatched) == expected_na
+        assert all(bar.get_height() == 100 for bar in hatched)
+        assert sum(1 for text in axes.texts if text.get_text() == "n/a") == expected_na
+        # 0 % stays a real, unhatched bar of height 0.
+        assert sum(1 for bar in bars if bar.get_height() == 0 and not bar.get_hatch()) == zeros
+        figure.canvas.draw()
+        renderer = figure.canvas.get_renderer()  # type: ignore[attr-defined]
+        legend_box = axes.get_legend().get_window_extent(renderer)
+        assert legend_box.x0 >= axes.get_window_extent(renderer).x1
+    finally:
+        plt.close(figure)

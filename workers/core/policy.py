@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from schemas.outputs import REASON_CODES
 from workers.errors import PolicyError
@@ -96,6 +98,15 @@ class Restore(_Frozen):
     severe_reasons: tuple[str, ...] = ("CASH_OUT", "SCORE_SWIPING")
     recent_login_days: float = Field(30, gt=0, le=3650)
     min_credit_score: int = Field(600, ge=350, le=950)
+
+    @model_validator(mode="after")
+    def _severe_cools_longer(self) -> Restore:
+        if self.severe_cooling_days < self.cooling_days:
+            raise ValueError(
+                f"severe_cooling_days ({self.severe_cooling_days:g}) must be at least "
+                f"cooling_days ({self.cooling_days:g})"
+            )
+        return self
 
     @field_validator("severe_reasons")
     @classmethod
@@ -194,12 +205,39 @@ def parse_policy(text: str, source: str = "<policy>") -> Policy:
     except tomllib.TOMLDecodeError as exc:
         raise PolicyError(f"{source}: not valid TOML: {exc}") from exc
     try:
-        return Policy.model_validate(data)
+        # Strict: a quoted number, a boolean or a fractional count is a mistake, not a value
+        # to coerce. Validated as JSON so that TOML arrays fill the tuples.
+        as_json = json.dumps(data, default=_not_json)
+        return Policy.model_validate_json(as_json, strict=True)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(error) for error in exc.errors())
         raise PolicyError(f"{source}: invalid policy: {problems}") from exc
+
+
+def _not_json(value: object) -> str:
+    """TOML dates and times: no policy key takes one; a string is refused with its key."""
+    return str(value)
+
+
+_PLAIN_WORDS = {
+    "extra_forbidden": "unknown key",
+    "int_type": "should be a whole number",
+    "model_type": "should be a table",
+    "dict_type": "should be a table",
+}
+
+
+def _problem(error: ErrorDetails) -> str:
+    """``cash_out.min_outflow_ratio: should be less than or equal to 1 (got 8)``."""
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    kind = error["type"]
+    message = _PLAIN_WORDS.get(kind) or error["msg"].removeprefix("Value error, ")
+    message = message.replace("Input should", "should")
+    got = error.get("input")
+    quiet = kind in ("extra_forbidden", "value_error") or isinstance(got, dict | list)
+    return f"{path or 'policy'}: {message}{'' if quiet else f' (got {got!r})'}"
 
 
 def load_policy(path: str | Path | None = None) -> Policy:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from schemas.outputs import REASON_CODES
 from workers.errors import LineguardError
@@ -25,8 +26,25 @@ def draw_charts(directory: Path, scores: Sequence[Scores]) -> list[Path]:
     return [_precision_recall(directory, scores), _time_to_decision(directory, scores[0])]
 
 
+NOT_APPLICABLE_HATCH = "///"
+
+
 def _precision_recall(directory: Path, scores: Sequence[Scores]) -> Path:
     import matplotlib.pyplot as plt
+
+    figure = precision_recall_figure(scores)
+    path = directory / "precision_recall.png"
+    figure.savefig(path, dpi=_DPI, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def precision_recall_figure(scores: Sequence[Scores]) -> Any:
+    """Bars of precision and recall per reason code and policy. A figure that does not
+    apply (no user closed for the reason, or none expected) is a hatched full-height bar
+    marked n/a, so it cannot be mistaken for 0 %; the legend sits right of the plot."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     series = []
     for each in scores:
@@ -36,22 +54,36 @@ def _precision_recall(directory: Path, scores: Sequence[Scores]) -> Path:
         )
         series.append((f"recall {version}", [each.per_reason[c].recall for c in REASON_CODES]))
     width = 0.8 / len(series)
-    figure, axes = plt.subplots(figsize=(9, 3.6))
+    figure, axes = plt.subplots(figsize=(10.5, 3.6))
     for index, (name, values) in enumerate(series):
-        positions = [code + (index - (len(series) - 1) / 2) * width for code in range(8)]
-        heights = [0.0 if value is None else 100 * value for value in values]
-        axes.bar(positions, heights, width, label=name)
+        color = f"C{index}"
+        for code, value in enumerate(values):
+            position = code + (index - (len(series) - 1) / 2) * width
+            if value is None:
+                axes.bar(
+                    position, 100, width, facecolor="none", edgecolor=color,
+                    hatch=NOT_APPLICABLE_HATCH, linewidth=0.5, gid="n/a",
+                )  # fmt: skip
+                axes.text(
+                    position, 50, "n/a", rotation=90, fontsize=7, ha="center", va="center",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1},
+                )  # fmt: skip
+            else:
+                axes.bar(position, 100 * value, width, color=color, gid=name)
+    handles = [Patch(color=f"C{index}", label=name) for index, (name, _) in enumerate(series)]
+    handles.append(
+        Patch(facecolor="none", edgecolor="grey", hatch=NOT_APPLICABLE_HATCH, label="n/a")
+    )
     axes.set_xticks(range(len(REASON_CODES)))
     axes.set_xticklabels([code.replace("_", "\n") for code in REASON_CODES], fontsize=7)
     axes.set_ylabel("%")
     axes.set_ylim(0, 105)
-    axes.legend(fontsize=7, loc="lower left")
+    axes.legend(
+        handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0
+    )
     axes.set_title("Precision and recall per reason code", fontsize=9)
     figure.tight_layout()
-    path = directory / "precision_recall.png"
-    figure.savefig(path, dpi=_DPI)
-    plt.close(figure)
-    return path
+    return figure
 
 
 def _time_to_decision(directory: Path, scores: Scores) -> Path:

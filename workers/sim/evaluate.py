@@ -23,7 +23,9 @@ from workers.core.engine import Engine
 from workers.core.lifecycle import Output
 from workers.core.policy import Policy
 from workers.errors import InputError
-from workers.replay import OFFLINE_LIVE_USERS, Counts, open_input, read_events
+from workers.inputs import Source, read_lines, source
+from workers.progress import Meter
+from workers.replay import OFFLINE_LIVE_USERS, Counts, read_events
 from workers.sim.generator import Label
 
 NONE = "none"
@@ -194,27 +196,53 @@ def run_policies(
     return outcomes
 
 
-def read_labels(path: Path) -> dict[str, Label]:
+def read_labels(path: Path | Source) -> dict[str, Label]:
+    """One label per user from a JSON-lines file (``-``: standard input; gzip transparently)."""
     labels: dict[str, Label] = {}
-    with open_input(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                label = Label.model_validate_json(line)
-            except ValidationError as exc:
-                raise InputError(f"{path}:{number}: not a label: {exc.errors()[0]['msg']}") from exc
-            labels[label.user_id] = label
+    checked = path if isinstance(path, Source) else source(path)
+    for number, line in read_lines(checked):
+        if not line.strip():
+            continue
+        try:
+            label = Label.model_validate_json(line)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise InputError(f"{checked.name}:{number}: not a label: {reason}") from exc
+        labels[label.user_id] = label
     return labels
 
 
-def file_events(path: Path, counts: Counts) -> Iterator[Event]:
+def file_events(path: Path | Source, counts: Counts, meter: Meter | None = None) -> Iterator[Event]:
     """Valid events of a JSON-lines file (rejected lines are only counted)."""
-    for item in read_events([path], counts):
+    for item in read_events([path], counts, meter=meter):
         if isinstance(item, Rejection):
             counts.rejected += 1
         else:
             yield item
+
+
+def users_seen(events: Iterable[Event], seen: set[str]) -> Iterator[Event]:
+    """Pass ``events`` through, noting each event's user in ``seen``."""
+    for event in events:
+        seen.add(event.user_id)
+        yield event
+
+
+def overlap_warning(labels: dict[str, Label], seen: set[str]) -> str | None:
+    """A warning when few or none of the labelled users appear in the events (the labels of
+    another population score every risky user as missed), else None."""
+    shared = sum(1 for user_id in labels if user_id in seen)
+    if not labels or shared * 2 >= len(labels):
+        return None
+    if shared == 0:
+        return (
+            f"none of the {len(labels):,} labelled users appears in the events: "
+            "are the labels from another population?"
+        )
+    return (
+        f"only {shared:,} of the {len(labels):,} labelled users appear in the events: "
+        "the others count as not closed; are the labels from another population?"
+    )
 
 
 def summary(values: list[float]) -> tuple[float, float, float] | None:

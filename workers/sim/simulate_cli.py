@@ -19,7 +19,8 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from workers.errors import InputError, LineguardError
+from workers.inputs import open_output
+from workers.problems import Problem, positive_number, settings_problem
 from workers.replay import parse_moment
 from workers.sim.generator import (
     DEFAULT_START,
@@ -61,11 +62,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duplicate-rate", type=float, default=0.001, help="share of events sent twice"
     )
-    parser.add_argument("--out", type=Path, help="write events as JSON lines here ('-': stdout)")
-    parser.add_argument("--labels", type=Path, help="write one JSON label per user here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="write events as JSON lines here ('-': stdout; a name ending .gz: gzip)",
+    )
+    parser.add_argument(
+        "--labels", type=Path, help="write one JSON label per user here (.gz: gzip)"
+    )
     parser.add_argument("--to-kafka", metavar="BOOTSTRAP", help="produce into the input topics")
     parser.add_argument(
-        "--rate", type=float, default=1_000.0, help="events per second offered to Kafka (1000)"
+        "--rate",
+        type=positive_number,
+        default=1_000.0,
+        help="events per second offered to Kafka (1000)",
     )
     parser.add_argument("--spill-dir", type=Path, help="where to sort large populations (tmp)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -127,11 +137,7 @@ def _label_writer(handle: IO[bytes] | None, progress: Progress) -> Callable[[Lab
 
 def run(args: argparse.Namespace) -> int:
     if args.out is None and args.to_kafka is None and args.labels is None:
-        print("lineguard simulate: give --out, --labels and/or --to-kafka", file=sys.stderr)
-        return 2
-    if args.rate <= 0:
-        print("lineguard simulate: --rate must be positive", file=sys.stderr)
-        return 2
+        raise Problem("give --out, --labels and/or --to-kafka")
     try:
         config = SimulationConfig(
             users=args.users,
@@ -142,23 +148,13 @@ def run(args: argparse.Namespace) -> int:
             duplicate_rate=args.duplicate_rate,
         )
     except ValidationError as exc:
-        problems = "; ".join(str(error["msg"]) for error in exc.errors())
-        print(f"lineguard simulate: {problems}", file=sys.stderr)
-        return 2
-    try:
-        return _simulate(config, args)
-    except LineguardError as exc:
-        print(f"lineguard simulate: {exc}", file=sys.stderr)
-        return 1
+        names = {field: f"--{field.replace('_', '-')}" for field in SimulationConfig.model_fields}
+        raise settings_problem(exc, names) from exc
+    return _simulate(config, args)
 
 
 def _open(path: Path, stack: ExitStack) -> IO[bytes]:
-    if str(path) == "-":
-        return sys.stdout.buffer
-    try:
-        return stack.enter_context(path.open("wb"))
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return open_output(path, stack)
 
 
 def _simulate(config: SimulationConfig, args: argparse.Namespace) -> int:

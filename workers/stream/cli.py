@@ -11,41 +11,91 @@ import argparse
 import asyncio
 import logging
 import sys
+import textwrap
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from workers.errors import LineguardError, PolicyError
+from workers.errors import LineguardError
+from workers.problems import settings_problem
 from workers.settings import Settings
 
 log = logging.getLogger("lineguard.worker")
 
-_OPTIONS: dict[str, tuple[str, Any, str]] = {
-    # option: (settings field, type, help)
-    "--brokers": ("brokers", str, "bootstrap servers, comma separated"),
-    "--group-id": ("group_id", str, "consumer group (and state directory name)"),
-    "--partitions": ("partitions", int, "partition count of every topic"),
-    "--clock": ("clock", str, "wall (production) or event (replaying history)"),
-    "--store": ("store", str, "memory or rocksdb"),
-    "--data-dir": ("data_dir", Path, "directory of the rocksdb stores"),
-    "--policy": ("policy_file", Path, "policy TOML file (default: packaged policy)"),
-    "--web-host": ("web_host", str, "address the web server binds"),
-    "--web-port": ("web_port", int, "port of /metrics, /healthz, /readyz, /users/{id}"),
-    "--log-format": ("log_format", str, "json or text"),
+_OPTIONS: dict[str, tuple[str, Any]] = {
+    # option: (settings field, type); the help is the field's description
+    "--brokers": ("brokers", str),
+    "--group-id": ("group_id", str),
+    "--partitions": ("partitions", int),
+    "--clock": ("clock", str),
+    "--store": ("store", str),
+    "--data-dir": ("data_dir", Path),
+    "--policy": ("policy_file", Path),
+    "--web-host": ("web_host", str),
+    "--web-port": ("web_port", int),
+    "--log-format": ("log_format", str),
 }
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    for option, (field, kind, help_text) in _OPTIONS.items():
-        parser.add_argument(option, dest=field, type=kind, default=None, help=help_text)
+    for option, (field, kind) in _OPTIONS.items():
+        info = Settings.model_fields[field]
+        choices = get_args(info.annotation) if get_origin(info.annotation) is Literal else None
+        help_text = (info.description or "").rstrip(".")
+        help_text += f" (default {_shown(info.default)}; env {env_name(field)})"
+        parser.add_argument(
+            option,
+            dest=field,
+            type=kind,
+            default=None,
+            choices=choices,
+            help=help_text.replace("%", "%%"),
+        )
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = environment_help()
+
+
+def env_name(*path: str) -> str:
+    return "LINEGUARD_" + "__".join(part.upper() for part in path)
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, list | tuple):
+        return ",".join(str(item) for item in default)
+    return "(unset)" if default is None else str(default)
+
+
+def environment_help() -> str:
+    """Every setting the worker reads, generated from ``Settings``: name, default, meaning."""
+    rows: list[tuple[str, str, str]] = []
+    for name, info in Settings.model_fields.items():
+        nested = info.annotation
+        if isinstance(nested, type) and issubclass(nested, BaseModel):
+            rows.append((env_name(name) + "__*", "", info.description or ""))
+            for sub, sub_info in nested.model_fields.items():
+                shown = _shown(sub_info.default)
+                rows.append((env_name(name, sub), shown, sub_info.description or ""))
+        else:
+            rows.append((env_name(name), _shown(info.default), info.description or ""))
+    lines = ["environment settings (the options above override them):"]
+    for env, default, text in rows:
+        lines.append(f"  {env}={default}" if default else f"  {env}")
+        if text:
+            lines += textwrap.wrap(text, 78, initial_indent=" " * 6, subsequent_indent=" " * 6)
+    return "\n".join(lines)
+
+
+_NAMES = {field: f"{option} ({env_name(field)})" for option, (field, _) in _OPTIONS.items()} | {
+    field: env_name(field) for field in Settings.model_fields if field not in _OPTIONS
+}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
     """The environment's settings with the command line's options on top."""
     overrides = {
         field: getattr(args, field)
-        for field, _, _ in _OPTIONS.values()
+        for field, _ in _OPTIONS.values()
         if getattr(args, field, None) is not None
     }
     return Settings(**overrides)
@@ -55,18 +105,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
     except ValidationError as exc:
-        print(f"lineguard worker: invalid settings:\n{exc}", file=sys.stderr)
-        return 2
+        raise settings_problem(exc, _NAMES) from exc
     from workers.stream.logs import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
     from workers.core.policy import load_policy
 
-    try:
-        policy = load_policy(settings.policy_file)
-    except PolicyError as exc:
-        print(f"lineguard worker: invalid policy: {exc}", file=sys.stderr)
-        return 2
+    policy = load_policy(settings.policy_file)  # a PolicyError: exit 2
     from workers.stream.clients import prepare_topics
 
     try:
