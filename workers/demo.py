@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import signal
 import sys
 import tempfile
@@ -71,6 +72,8 @@ class Demo:
         self.processed = 0.0
         self.example_user: str | None = None
         self.timeline: list[tuple[float, float]] = []
+        # A fresh status token per run: /users/{user_id} needs it as a bearer token.
+        self.token = secrets.token_urlsafe(24)
 
     async def run(self) -> int:
         from workers.settings import Settings
@@ -105,6 +108,7 @@ class Demo:
                     session_timeout_seconds="3",
                     heartbeat_interval_seconds="0.5",
                     log_format="json",
+                    status_token=self.token,
                 )
                 try:
                     return await self._stream(settings, broker, worker, records)
@@ -135,7 +139,7 @@ class Demo:
         self._say(
             f"lineguard demo: broker {broker.bootstrap}, {settings.partitions} partitions, "
             f"event clock\n  metrics: {worker.url}/metrics\n"
-            f"  status:  {worker.url}/users/{{user_id}}\n"
+            f"  status:  {worker.url}/users/{{user_id}} (bearer token below)\n"
             f"  streaming {len(records):,} records of {self.args.users:,} simulated users "
             f"({self.args.days} days) at {self.args.rate:,.0f}/s\n"
         )
@@ -251,6 +255,10 @@ class Demo:
             self._progress()  # keep the progress line under the newest decision
         self.out.flush()
 
+    def curl(self, worker: WorkerProcess, user_id: str) -> str:
+        """A command line that reads one user's status from the running worker."""
+        return f"curl -H 'Authorization: Bearer {self.token}' {worker.url}/users/{user_id}"
+
     def _summary(self, elapsed: float, worker: WorkerProcess) -> None:
         busy = [(t, n) for t, n in self.timeline if n > 0]
         span = busy[-1][0] - busy[0][0] if len(busy) > 1 else 0.0
@@ -270,7 +278,7 @@ class Demo:
         example = self.example_user or "u00000001"
         self._say(
             f"\n\nsummary\n{table}\n\n  metrics: {worker.url}/metrics\n"
-            f"  status:  {worker.url}/users/{example}\n",
+            f"  status:  {self.curl(worker, example)}\n",
             progress=False,
         )
 

@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.events import EVENT_TYPES
 
+MIN_STATUS_TOKEN_LENGTH = 16
+
 
 class Security(BaseModel):
     """How the worker authenticates to the brokers."""
@@ -114,6 +116,13 @@ class Settings(BaseSettings):
     web_advertised_url: str | None = Field(
         None, description="How other workers reach this one; default http://host:port."
     )
+    status_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token that GET /users/{user_id} requires (at least 16 characters); "
+            "unset: that endpoint answers 403."
+        ),
+    )
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -185,6 +194,30 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LINEGUARD_GROUP_INSTANCE_ID must be 1 to 249 letters, digits, '.', '_' or '-' "
                 f"(not '.' or '..'), got {value!r}"
+            )
+        return value
+
+    @field_validator("status_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("status_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < MIN_STATUS_TOKEN_LENGTH:
+            raise ValueError(
+                f"LINEGUARD_STATUS_TOKEN must be at least {MIN_STATUS_TOKEN_LENGTH} characters"
+            )
+        if secret != secret.strip() or not secret.isprintable() or not secret.isascii():
+            raise ValueError(
+                "LINEGUARD_STATUS_TOKEN must be printable ASCII with no surrounding spaces "
+                "(it travels in an HTTP header)"
             )
         return value
 

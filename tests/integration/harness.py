@@ -19,12 +19,14 @@ from workers.stream.worker_process import WorkerProcess
 TOPICS = Topics()
 TOPIC_OF_TYPE = {event_type: topic for topic, event_type in TOPICS.inputs().items()}
 REPO = Path(__file__).resolve().parents[2]
+STATUS_TOKEN = "test-status-token-0123456789"
 
 
 def worker_process(
     bootstrap: str, directory: Path, name: str = "worker", partitions: int = 4, **settings: str
 ) -> WorkerProcess:
-    """A worker with the tests' defaults: event clock, short sessions, JSON logs."""
+    """A worker with the tests' defaults: event clock, short sessions, JSON logs, a status
+    token (``WorkerProcess.get`` sends it)."""
     defaults = {
         "partitions": str(partitions),
         "clock": "event",
@@ -32,6 +34,7 @@ def worker_process(
         "heartbeat_interval_seconds": "0.5",
         "tick_interval_seconds": "0.5",
         "log_format": "json",
+        "status_token": STATUS_TOKEN,
     }
     return WorkerProcess(bootstrap, directory, name, **{**defaults, **settings})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -24,7 +25,11 @@ def test_the_demo_streams_a_population_and_prints_a_summary() -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "summary" in out
-    assert "/metrics" in out and "/users/" in out
+    assert "/metrics" in out
+    assert re.search(
+        r"curl -H 'Authorization: Bearer [A-Za-z0-9_-]{16,}' http://127\.0\.0\.1:\d+/users/\S+",
+        out,
+    )
     assert "close_line" in out and "CLOSE" in out
     assert "dead letters not_json" in out
     sent = next(line for line in out.splitlines() if "records sent" in line).split()[-1]
