@@ -37,6 +37,13 @@ class Security(BaseModel):
     def _credentials_for_sasl(self) -> Security:
         if self.protocol.startswith("SASL_") and not (self.sasl_username and self.sasl_password):
             raise ValueError("SASL needs security.sasl_username and security.sasl_password")
+        tls_files = (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile)
+        if any(tls_files) and self.protocol not in ("SSL", "SASL_SSL"):
+            # Certificates with a plaintext protocol would be ignored without a word.
+            raise ValueError(
+                "security.ssl_* files are set but security.protocol is "
+                f"{self.protocol}: use SSL or SASL_SSL"
+            )
         return self
 
 

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.events import Event, event_to_json
 from workers.settings import Settings, Topics
-from workers.stream.clients import prepare_topics
+from workers.stream.clients import connection_options, prepare_topics
 from workers.stream.worker_process import WorkerProcess
 
 TOPICS = Topics()
@@ -40,10 +40,14 @@ def worker_process(
 
 
 async def produce(
-    bootstrap: str, records: Iterable[Event | tuple[str, bytes | None, bytes]]
+    bootstrap: str,
+    records: Iterable[Event | tuple[str, bytes | None, bytes]],
+    settings: Settings | None = None,
 ) -> list[Any]:
-    """Send events (to their type's topic, keyed by user) or raw (topic, key, value) triples."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    """Send events (to their type's topic, keyed by user) or raw (topic, key, value) triples.
+
+    ``settings``: connect with their brokers and security (TLS) instead of ``bootstrap``."""
+    producer = AIOKafkaProducer(**_connection(bootstrap, settings), linger_ms=5)
     await producer.start()
     try:
         futures = []
@@ -67,9 +71,10 @@ async def read_topic(
     topic: str,
     until: Callable[[list[Any]], bool],
     timeout: float = 60.0,
+    settings: Settings | None = None,
 ) -> list[Any]:
     """Every record of ``topic`` from the beginning, once ``until(records)`` holds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(**_connection(bootstrap, settings), fetch_max_wait_ms=100)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -87,6 +92,12 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+def _connection(bootstrap: str, settings: Settings | None) -> dict[str, Any]:
+    if settings is None:
+        return {"bootstrap_servers": bootstrap}
+    return connection_options(settings)
 
 
 async def create_topics(bootstrap: str, partitions: int = 4) -> None:

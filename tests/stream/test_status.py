@@ -81,3 +81,13 @@ def test_the_status_token_is_validated_and_never_shown(monkeypatch: pytest.Monke
     for bad in ("too-short", " padded-token-value-long-enough ", "tab\there-token-value-long"):
         with pytest.raises(ValidationError, match="LINEGUARD_STATUS_TOKEN"):
             Settings(status_token=bad)  # type: ignore[arg-type]
+
+
+def test_tls_files_with_a_plaintext_protocol_are_refused() -> None:
+    from pathlib import Path
+
+    from workers.settings import Security
+
+    with pytest.raises(ValidationError, match="use SSL or SASL_SSL"):
+        Security(ssl_cafile=Path("ca.pem"))
+    assert Security(protocol="SSL", ssl_cafile=Path("ca.pem")).ssl_cafile == Path("ca.pem")

@@ -10,8 +10,9 @@ Faust's own consumer, producer and tables stay off (its per-event scheduling cap
 - ``GET /users/{user_id}``: the user's status for holders of the status token
   (``workers/stream/status.py``), answered by the owner of the user's partition.
 
-Faust's own pages (``/``, ``/router``, ``/table``, ``/graph``, statistics) are off: they
-describe the app's internals and nothing here needs them.
+Faust's own pages that describe the app's internals (``/router``, ``/table``, ``/graph``,
+``/stats``, ``/assignment``, ``/performance``) are off; only its index ``/`` remains, which
+answers ``{"status": "OK"}``.
 """
 
 from __future__ import annotations
