@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.harness import STATUS_TOKEN
+from tests.integration.harness import STATUS_TOKEN, create_topics, wait_for
+from workers.broker import EmbeddedBroker
+from workers.stream.routing import partition_for
 from workers.stream.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -40,6 +42,40 @@ def test_the_status_api_needs_the_bearer_token(workers: Workers) -> None:
     # Health, readiness and metrics stay open for probes and scrapers.
     assert worker.request("/healthz", headers={})[0] == 200
     assert worker.request("/readyz", headers={})[0] == 200
+
+
+async def test_forwarding_carries_the_token_and_happens_once(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    await create_topics(broker.bootstrap)
+    one = workers("one").start()
+    two = workers("two").start()
+    one.wait_ready()
+    two.wait_ready()
+    wait_for(
+        lambda: (
+            len(one.get("/readyz")[1]["partitions"]) == 2
+            and len(two.get("/readyz")[1]["partitions"]) == 2
+        ),
+        what="two partitions each",
+    )
+    owned_by_two = set(two.get("/readyz")[1]["partitions"])
+    user = next(f"fw-{n}" for n in range(100) if partition_for(f"fw-{n}", 4) in owned_by_two)
+    right = {"Authorization": f"Bearer {STATUS_TOKEN}"}
+
+    # Forwarded with the token: the owner answers (404: it has no state for this user;
+    # worker one, not owning the partition, would answer 503 itself).
+    status, body, headers = one.request(f"/users/{user}", headers=right)
+    assert (status, headers["Cache-Control"]) == (404, "no-store")
+    assert body["partition"] in owned_by_two
+
+    # Already forwarded once: not forwarded again.
+    again = {**right, "Lineguard-Forwarded-By": two.url}
+    status, body, _ = one.request(f"/users/{user}", headers=again)
+    assert status == 503
+
+    # Refused before any forwarding without the token.
+    assert one.request(f"/users/{user}", headers={})[0] == 401
 
 
 def test_without_a_token_the_status_api_is_refused(workers: Workers) -> None:
