@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
 import signal
 import sys
@@ -24,9 +25,10 @@ from typing import Any, TextIO
 import orjson
 from pydantic import ValidationError
 
-from workers.broker import EmbeddedBroker
+from workers.broker import EmbeddedBroker, free_port
 from workers.errors import LineguardError
 from workers.stream.worker_process import WorkerProcess
+from workers.tls_front import TlsFront, make_certificates
 
 _BAD_VALUES = (b"{not json", b'{"type": "teleport", "event_id": "x", "user_id": "u"}')
 
@@ -42,6 +44,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bad-every", type=int, default=2000, help="one malformed record per N")
     parser.add_argument("--show", type=int, default=40, help="decisions printed one per line")
     parser.add_argument("--keep", action="store_true", help="keep running until Ctrl-C")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="reach the broker over TLS with client certificates (needs openssl)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,12 +78,13 @@ class Demo:
         self.sent = 0
         self.processed = 0.0
         self.example_user: str | None = None
+        self.records: list[Any] = []
         self.timeline: list[tuple[float, float]] = []
         # A fresh status token per run: /users/{user_id} needs it as a bearer token.
         self.token = secrets.token_urlsafe(24)
 
     async def run(self) -> int:
-        from workers.settings import Settings
+        from workers.settings import Security, Settings
         from workers.sim.generator import SimulationConfig, generate_records
 
         # SIGTERM stops the demo like Ctrl-C does: the worker, then the broker.
@@ -85,7 +93,7 @@ class Demo:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
         args = self.args
         config = SimulationConfig(users=args.users, days=args.days, seed=args.seed)
-        records = list(
+        self.records = list(
             self._with_bad_records(
                 generate_records(
                     config, on_label=lambda lab: self._label(lab.user_id, lab.archetype)
@@ -94,26 +102,57 @@ class Demo:
         )
         with tempfile.TemporaryDirectory(prefix="lineguard-demo-") as directory:
             base = Settings()  # LINEGUARD_TANSU_BINARY and the topic names apply here too
-            async with EmbeddedBroker(binary=base.tansu_binary) as broker:
-                settings = base.model_copy(
-                    update={"brokers": [broker.bootstrap], "partitions": args.partitions}
-                )
-                worker = WorkerProcess(
-                    broker.bootstrap,
-                    Path(directory),
-                    partitions=str(settings.partitions),
-                    clock="event",
-                    store="memory",
-                    web_port=str(args.web_port),
-                    session_timeout_seconds="3",
-                    heartbeat_interval_seconds="0.5",
-                    log_format="json",
-                    status_token=self.token,
-                )
-                try:
-                    return await self._stream(settings, broker, worker, records)
-                finally:
-                    await asyncio.to_thread(worker.stop)
+            tls = make_certificates(Path(directory) / "tls") if args.tls else None
+            front_port = free_port() if tls else None
+            async with EmbeddedBroker(
+                binary=base.tansu_binary, advertised_port=front_port
+            ) as broker:
+                with contextlib.ExitStack() as stack:
+                    bootstrap, security = broker.bootstrap, Security()
+                    if tls is not None:
+                        front = TlsFront(
+                            broker.bootstrap,
+                            tls["server.pem"],
+                            tls["server.key"],
+                            client_cafile=tls["ca.pem"],
+                            port=front_port,
+                        )
+                        bootstrap = stack.enter_context(front).bootstrap
+                        security = Security(
+                            protocol="SSL",
+                            ssl_cafile=tls["ca.pem"],
+                            ssl_certfile=tls["client.pem"],
+                            ssl_keyfile=tls["client.key"],
+                        )
+                    return await self._run_worker(base, bootstrap, security, Path(directory))
+
+    async def _run_worker(self, base: Any, bootstrap: str, security: Any, directory: Path) -> int:
+        args = self.args
+        settings = base.model_copy(
+            update={"brokers": [bootstrap], "partitions": args.partitions, "security": security}
+        )
+        tls = {
+            f"security__{name}": str(value)
+            for name, value in security.model_dump(exclude_none=True).items()
+            if name in ("protocol", "ssl_cafile", "ssl_certfile", "ssl_keyfile")
+        }
+        worker = WorkerProcess(
+            bootstrap,
+            directory,
+            partitions=str(settings.partitions),
+            clock="event",
+            store="memory",
+            web_port=str(args.web_port),
+            session_timeout_seconds="3",
+            heartbeat_interval_seconds="0.5",
+            log_format="json",
+            status_token=self.token,
+            **tls,
+        )
+        try:
+            return await self._stream(settings, bootstrap, worker, self.records)
+        finally:
+            await asyncio.to_thread(worker.stop)
 
     def _label(self, user_id: str, archetype: str) -> None:
         self.labels[user_id] = archetype
@@ -128,7 +167,7 @@ class Demo:
                 )
 
     async def _stream(
-        self, settings: Any, broker: EmbeddedBroker, worker: WorkerProcess, records: list[Any]
+        self, settings: Any, bootstrap: str, worker: WorkerProcess, records: list[Any]
     ) -> int:
         from workers.sim.producer import offer
         from workers.stream.clients import prepare_topics
@@ -137,7 +176,9 @@ class Demo:
         worker.start()
         await asyncio.to_thread(worker.wait_ready)
         self._say(
-            f"lineguard demo: broker {broker.bootstrap}, {settings.partitions} partitions, "
+            f"lineguard demo: broker {bootstrap}"
+            f"{' (TLS)' if settings.security.protocol == 'SSL' else ''}, "
+            f"{settings.partitions} partitions, "
             f"event clock\n  metrics: {worker.url}/metrics\n"
             f"  status:  {worker.url}/users/{{user_id}} (bearer token below)\n"
             f"  streaming {len(records):,} records of {self.args.users:,} simulated users "
@@ -192,8 +233,10 @@ class Demo:
     async def _read_outputs(self, settings: Any) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
+        from workers.stream.clients import connection_options
+
         topics = settings.topics
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.brokers)
+        consumer = AIOKafkaConsumer(**connection_options(settings))
         await consumer.start()
         try:
             tps = [

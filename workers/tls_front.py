@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import ssl
+import subprocess
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +29,40 @@ _CHUNK = 64 * 1024
 
 class TlsFrontError(LineguardError):
     """The TLS front cannot start."""
+
+
+CERTIFICATE_FILES = ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
+
+
+def make_certificates(directory: Path) -> dict[str, Path]:
+    """A throw-away CA, a server certificate for 127.0.0.1 and a client certificate, made
+    with the ``openssl`` command in ``directory``; file name -> path."""
+    if shutil.which("openssl") is None:
+        raise TlsFrontError("making test certificates needs the openssl command")
+    directory.mkdir(parents=True, exist_ok=True)
+    _openssl(directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+             "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=lineguard test CA")  # fmt: skip
+    _issue(directory, "server", "/CN=127.0.0.1",
+           "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")  # fmt: skip
+    _issue(directory, "client", "/CN=lineguard-worker", "extendedKeyUsage=clientAuth")
+    return {name: directory / name for name in CERTIFICATE_FILES}
+
+
+def _openssl(directory: Path, *args: str) -> None:
+    try:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+    except subprocess.CalledProcessError as exc:
+        raise TlsFrontError(f"openssl {args[0]} failed: {exc.stderr.decode()[-500:]}") from exc
+
+
+def _issue(directory: Path, name: str, subject: str, extensions: str) -> None:
+    """``name``.key and ``name``.pem, signed by the CA in ``directory``."""
+    _openssl(directory, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             f"{name}.key", "-out", f"{name}.csr", "-subj", subject)  # fmt: skip
+    (directory / f"{name}.ext").write_text(extensions + "\n")
+    _openssl(directory, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey",
+             "ca.key", "-CAcreateserial", "-days", "2", "-out", f"{name}.pem",
+             "-extfile", f"{name}.ext")  # fmt: skip
 
 
 def server_context(certfile: Path, keyfile: Path, client_cafile: Path | None) -> ssl.SSLContext:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 
@@ -35,3 +36,19 @@ def test_the_demo_streams_a_population_and_prints_a_summary() -> None:
     sent = next(line for line in out.splitlines() if "records sent" in line).split()[-1]
     done = next(line for line in out.splitlines() if "records processed" in line).split()[-1]
     assert sent == done
+
+
+def test_the_demo_runs_over_tls() -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("lineguard demo --tls makes its certificates with openssl, not found")
+    result = subprocess.run(
+        [sys.executable, "-m", "workers.cli", "demo", "--users", "200", "--rate", "50000", "--tls"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(TLS)" in result.stdout
+    assert "close_line" in result.stdout

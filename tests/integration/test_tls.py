@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,38 +18,16 @@ from tests.integration.scenarios import in_time_order, reason_histories
 from workers.broker import EmbeddedBroker, free_port
 from workers.settings import Security, Settings
 from workers.stream.clients import BrokerUnavailable, prepare_topics
-from workers.tls_front import TlsFront
+from workers.tls_front import TlsFront, make_certificates
 
 pytestmark = pytest.mark.integration
-
-
-def _openssl(directory: Path, *args: str) -> None:
-    subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
-
-
-def _issue(directory: Path, name: str, subject: str, extensions: str) -> None:
-    """``name``.key and ``name``.pem, signed by the CA in ``directory``."""
-    _openssl(directory, "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout",
-             f"{name}.key", "-out", f"{name}.csr", "-subj", subject)  # fmt: skip
-    (directory / f"{name}.ext").write_text(extensions + "\n")
-    _openssl(directory, "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey",
-             "ca.key", "-CAcreateserial", "-days", "2", "-out", f"{name}.pem",
-             "-extfile", f"{name}.ext")  # fmt: skip
 
 
 @pytest.fixture
 def certificates(tmp_path: Path) -> dict[str, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("the TLS test makes its certificates with the openssl command, not found")
-    directory = tmp_path / "tls"
-    directory.mkdir()
-    _openssl(directory, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=lineguard test CA")  # fmt: skip
-    _issue(directory, "server", "/CN=127.0.0.1",
-           "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")  # fmt: skip
-    _issue(directory, "client", "/CN=lineguard-worker", "extendedKeyUsage=clientAuth")
-    names = ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")
-    return {name: directory / name for name in names}
+    return make_certificates(tmp_path / "tls")
 
 
 @pytest.fixture
