@@ -88,12 +88,16 @@ class EmbeddedBroker:
         port: int | None = None,
         start_timeout: float = 15.0,
         log_level: str = "warn",
+        advertised_port: int | None = None,
     ) -> None:
         self.binary = find_tansu(binary)
         self.host = host
         self.port = port or free_port(host)
         self.start_timeout = start_timeout
         self.log_level = log_level
+        # Where clients are told to connect after bootstrapping: another port when a
+        # TLS front (workers/tls_front.py) stands before the broker.
+        self.advertised_port = advertised_port or self.port
         self._process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -114,7 +118,9 @@ class EmbeddedBroker:
             raise BrokerError("the broker is already started")
         url = f"tcp://{self.host}:{self.port}"
         command = [str(self.binary), "broker", "--listener-url", url]
-        command += ["--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
+        command += ["--advertised-listener-url", advertised]
+        command += ["--storage-engine", "memory://tansu/"]
         env = {**os.environ, "RUST_LOG": self.log_level}
         self._log = tempfile.TemporaryFile(prefix="tansu-")  # noqa: SIM115 (lives with the process)
         # Its own session: a Ctrl-C in the terminal reaches the owner, which stops the

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import secrets
 import signal
 import sys
 import tempfile
@@ -25,9 +27,10 @@ from typing import Any, TextIO
 import orjson
 from pydantic import ValidationError
 
-from workers.broker import EmbeddedBroker
+from workers.broker import EmbeddedBroker, free_port
 from workers.problems import settings_problem
 from workers.stream.worker_process import WorkerProcess
+from workers.tls_front import TlsFront, make_certificates
 
 _BAD_VALUES = (b"{not json", b'{"type": "teleport", "event_id": "x", "user_id": "u"}')
 
@@ -47,6 +50,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="after the summary, keep the broker and worker running until Ctrl-C and print "
         "links to the worker's pages (without it, everything stops and is cleaned up)",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="reach the broker over TLS with client certificates (needs openssl)",
     )
 
 
@@ -73,10 +81,13 @@ class Demo:
         self.sent = 0
         self.processed = 0.0
         self.example_user: str | None = None
+        self.records: list[Any] = []
         self.timeline: list[tuple[float, float]] = []
+        # A fresh status token per run: /users/{user_id} needs it as a bearer token.
+        self.token = secrets.token_urlsafe(24)
 
     async def run(self) -> int:
-        from workers.settings import Settings
+        from workers.settings import Security, Settings
         from workers.sim.generator import SimulationConfig, generate_records
 
         # SIGTERM stops the demo like Ctrl-C does: the worker, then the broker.
@@ -85,7 +96,7 @@ class Demo:
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
         args = self.args
         config = SimulationConfig(users=args.users, days=args.days, seed=args.seed)
-        records = list(
+        self.records = list(
             self._with_bad_records(
                 generate_records(
                     config, on_label=lambda lab: self._label(lab.user_id, lab.archetype)
@@ -94,25 +105,57 @@ class Demo:
         )
         with tempfile.TemporaryDirectory(prefix="lineguard-demo-") as directory:
             base = Settings()  # LINEGUARD_TANSU_BINARY and the topic names apply here too
-            async with EmbeddedBroker(binary=base.tansu_binary) as broker:
-                settings = base.model_copy(
-                    update={"brokers": [broker.bootstrap], "partitions": args.partitions}
-                )
-                worker = WorkerProcess(
-                    broker.bootstrap,
-                    Path(directory),
-                    partitions=str(settings.partitions),
-                    clock="event",
-                    store="memory",
-                    web_port=str(args.web_port),
-                    session_timeout_seconds="3",
-                    heartbeat_interval_seconds="0.5",
-                    log_format="json",
-                )
-                try:
-                    return await self._stream(settings, broker, worker, records)
-                finally:
-                    await asyncio.to_thread(worker.stop)
+            tls = make_certificates(Path(directory) / "tls") if args.tls else None
+            front_port = free_port() if tls else None
+            async with EmbeddedBroker(
+                binary=base.tansu_binary, advertised_port=front_port
+            ) as broker:
+                with contextlib.ExitStack() as stack:
+                    bootstrap, security = broker.bootstrap, Security()
+                    if tls is not None:
+                        front = TlsFront(
+                            broker.bootstrap,
+                            tls["server.pem"],
+                            tls["server.key"],
+                            client_cafile=tls["ca.pem"],
+                            port=front_port,
+                        )
+                        bootstrap = stack.enter_context(front).bootstrap
+                        security = Security(
+                            protocol="SSL",
+                            ssl_cafile=tls["ca.pem"],
+                            ssl_certfile=tls["client.pem"],
+                            ssl_keyfile=tls["client.key"],
+                        )
+                    return await self._run_worker(base, bootstrap, security, Path(directory))
+
+    async def _run_worker(self, base: Any, bootstrap: str, security: Any, directory: Path) -> int:
+        args = self.args
+        settings = base.model_copy(
+            update={"brokers": [bootstrap], "partitions": args.partitions, "security": security}
+        )
+        tls = {
+            f"security__{name}": str(value)
+            for name, value in security.model_dump(exclude_none=True).items()
+            if name in ("protocol", "ssl_cafile", "ssl_certfile", "ssl_keyfile")
+        }
+        worker = WorkerProcess(
+            bootstrap,
+            directory,
+            partitions=str(settings.partitions),
+            clock="event",
+            store="memory",
+            web_port=str(args.web_port),
+            session_timeout_seconds="3",
+            heartbeat_interval_seconds="0.5",
+            log_format="json",
+            status_token=self.token,
+            **tls,
+        )
+        try:
+            return await self._stream(settings, bootstrap, worker, self.records)
+        finally:
+            await asyncio.to_thread(worker.stop)
 
     def _label(self, user_id: str, archetype: str) -> None:
         self.labels[user_id] = archetype
@@ -127,7 +170,7 @@ class Demo:
                 )
 
     async def _stream(
-        self, settings: Any, broker: EmbeddedBroker, worker: WorkerProcess, records: list[Any]
+        self, settings: Any, bootstrap: str, worker: WorkerProcess, records: list[Any]
     ) -> int:
         from workers.sim.producer import offer
         from workers.stream.clients import prepare_topics
@@ -136,8 +179,9 @@ class Demo:
         worker.start()
         await asyncio.to_thread(worker.wait_ready)
         self._say(
-            f"lineguard demo: broker {broker.bootstrap}, {settings.partitions} partitions, "
-            f"event clock\n"
+            f"lineguard demo: broker {bootstrap}"
+            f"{' (TLS)' if settings.security.protocol == 'SSL' else ''}, "
+            f"{settings.partitions} partitions, event clock\n"
             f"  streaming {len(records):,} records of {self.args.users:,} simulated users "
             f"({self.args.days} days) at {self.args.rate:,.0f}/s\n"
         )
@@ -161,8 +205,8 @@ class Demo:
             return 0
         example = self.example_user or "u00000001"
         self._say(
-            f"  metrics: {worker.url}/metrics\n  status:  {worker.url}/users/{example}\n"
-            "  running until Ctrl-C (the links above work until then)\n",
+            f"  metrics: {worker.url}/metrics\n  status:  {self.curl(worker, example)}\n"
+            "  running until Ctrl-C (the lines above work until then)\n",
             progress=False,
         )
         await asyncio.Event().wait()
@@ -201,8 +245,10 @@ class Demo:
     async def _read_outputs(self, settings: Any) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
+        from workers.stream.clients import connection_options
+
         topics = settings.topics
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.brokers)
+        consumer = AIOKafkaConsumer(**connection_options(settings))
         await consumer.start()
         try:
             tps = [
@@ -263,6 +309,10 @@ class Demo:
         if self.tty and progress:
             self._progress()  # keep the progress line under the newest decision
         self.out.flush()
+
+    def curl(self, worker: WorkerProcess, user_id: str) -> str:
+        """A command line that reads one user's status from the running worker."""
+        return f"curl -H 'Authorization: Bearer {self.token}' {worker.url}/users/{user_id}"
 
     def _summary(self, elapsed: float) -> None:
         busy = [(t, n) for t, n in self.timeline if n > 0]

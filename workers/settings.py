@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.events import EVENT_TYPES
 
+MIN_STATUS_TOKEN_LENGTH = 16
+
 
 class Security(BaseModel):
     """How the worker authenticates to the brokers."""
@@ -35,6 +37,13 @@ class Security(BaseModel):
     def _credentials_for_sasl(self) -> Security:
         if self.protocol.startswith("SASL_") and not (self.sasl_username and self.sasl_password):
             raise ValueError("SASL needs security.sasl_username and security.sasl_password")
+        tls_files = (self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile)
+        if any(tls_files) and self.protocol not in ("SSL", "SASL_SSL"):
+            # Certificates with a plaintext protocol would be ignored without a word.
+            raise ValueError(
+                "security.ssl_* files are set but security.protocol is "
+                f"{self.protocol}: use SSL or SASL_SSL"
+            )
         return self
 
 
@@ -119,6 +128,13 @@ class Settings(BaseSettings):
     )
     web_advertised_url: str | None = Field(
         None, description="How other workers reach this one; default http://host:port."
+    )
+    status_token: SecretStr | None = Field(
+        None,
+        description=(
+            "Bearer token that GET /users/{user_id} requires (at least 16 characters); "
+            "unset: that endpoint answers 403."
+        ),
     )
     log_format: Literal["json", "text"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -210,6 +226,30 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LINEGUARD_GROUP_INSTANCE_ID must be 1 to 249 letters, digits, '.', '_' or '-' "
                 f"(not '.' or '..'), got {value!r}"
+            )
+        return value
+
+    @field_validator("status_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("status_token")
+    @classmethod
+    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < MIN_STATUS_TOKEN_LENGTH:
+            raise ValueError(
+                f"LINEGUARD_STATUS_TOKEN must be at least {MIN_STATUS_TOKEN_LENGTH} characters"
+            )
+        if secret != secret.strip() or not secret.isprintable() or not secret.isascii():
+            raise ValueError(
+                "LINEGUARD_STATUS_TOKEN must be printable ASCII with no surrounding spaces "
+                "(it travels in an HTTP header)"
             )
         return value
 

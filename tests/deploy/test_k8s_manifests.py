@@ -126,6 +126,14 @@ def test_kafka_credentials_come_from_a_secret(objects: list[dict[str, Any]]) -> 
     assert not any("PASSWORD" in key for key in config), "secrets belong in the Secret"
 
 
+def test_the_status_token_comes_from_its_secret(objects: list[dict[str, Any]]) -> None:
+    pod = _one(objects, "StatefulSet")["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    reference = env["LINEGUARD_STATUS_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert reference == {"name": "lineguard-status", "key": "token"}
+    assert "LINEGUARD_STATUS_TOKEN" not in env_file(K8S / "config.env")
+
+
 def test_policy_config_map_is_mounted_where_the_workers_read_it(
     objects: list[dict[str, Any]],
 ) -> None:

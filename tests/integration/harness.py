@@ -19,19 +19,21 @@ from workers.core.policy import load_policy
 from workers.replay import replay_events
 from workers.settings import Settings, Topics
 from workers.sim.generator import SimulationConfig, WireRecord, generate_records
-from workers.stream.clients import prepare_topics
+from workers.stream.clients import connection_options, prepare_topics
 from workers.stream.routing import partition_for
 from workers.stream.worker_process import WorkerProcess
 
 TOPICS = Topics()
 TOPIC_OF_TYPE = {event_type: topic for topic, event_type in TOPICS.inputs().items()}
 REPO = Path(__file__).resolve().parents[2]
+STATUS_TOKEN = "test-status-token-0123456789"
 
 
 def worker_process(
     bootstrap: str, directory: Path, name: str = "worker", partitions: int = 4, **settings: str
 ) -> WorkerProcess:
-    """A worker with the tests' defaults: event clock, short sessions, JSON logs."""
+    """A worker with the tests' defaults: event clock, short sessions, JSON logs, a status
+    token (``WorkerProcess.get`` sends it)."""
     defaults = {
         "partitions": str(partitions),
         "clock": "event",
@@ -39,6 +41,7 @@ def worker_process(
         "heartbeat_interval_seconds": "0.5",
         "tick_interval_seconds": "0.5",
         "log_format": "json",
+        "status_token": STATUS_TOKEN,
     }
     return WorkerProcess(bootstrap, directory, name, **{**defaults, **settings})
 
@@ -50,12 +53,15 @@ Raw = tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, int]
 async def produce(
     bootstrap: str,
     records: Iterable[Event | Raw],
+    settings: Settings | None = None,
     max_request_size: int = 1024 * 1024,
 ) -> list[Any]:
     """Send events (to their type's topic, keyed by user) or raw records; records larger
-    than 1 MiB need a larger ``max_request_size``."""
+    than 1 MiB need a larger ``max_request_size``.
+
+    ``settings``: connect with their brokers and security (TLS) instead of ``bootstrap``."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=max_request_size
+        **_connection(bootstrap, settings), linger_ms=5, max_request_size=max_request_size
     )
     await producer.start()
     try:
@@ -82,9 +88,10 @@ async def read_topic(
     topic: str,
     until: Callable[[list[Any]], bool],
     timeout: float = 60.0,
+    settings: Settings | None = None,
 ) -> list[Any]:
     """Every record of ``topic`` from the beginning, once ``until(records)`` holds."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(**_connection(bootstrap, settings), fetch_max_wait_ms=100)
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -102,6 +109,12 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+def _connection(bootstrap: str, settings: Settings | None) -> dict[str, Any]:
+    if settings is None:
+        return {"bootstrap_servers": bootstrap}
+    return connection_options(settings)
 
 
 async def create_topics(bootstrap: str, partitions: int = 4) -> None:

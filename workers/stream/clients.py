@@ -6,6 +6,7 @@ Secrets go straight from ``SecretStr`` into the client options and nowhere else.
 from __future__ import annotations
 
 import logging
+import ssl
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -31,23 +32,51 @@ def connection_options(settings: Settings) -> dict[str, Any]:
         "client_id": settings.client_id,
         "security_protocol": security.protocol,
     }
-    if security.protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        options["ssl_context"] = create_ssl_context(
-            cafile=str(security.ssl_cafile) if security.ssl_cafile else None,
-            certfile=str(security.ssl_certfile) if security.ssl_certfile else None,
-            keyfile=str(security.ssl_keyfile) if security.ssl_keyfile else None,
-            password=(
-                security.ssl_key_password.get_secret_value() if security.ssl_key_password else None
-            ),
-        )
+    context = tls_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
     if security.protocol.startswith("SASL_"):
         assert security.sasl_password is not None  # checked by the settings
         options["sasl_mechanism"] = security.sasl_mechanism
         options["sasl_plain_username"] = security.sasl_username
         options["sasl_plain_password"] = security.sasl_password.get_secret_value()
     return options
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The TLS context for SSL and SASL_SSL: verifies the brokers against the CA file (or the
+    system's CAs) and their host names; presents the client certificate when one is set."""
+    security = settings.security
+    if security.protocol not in ("SSL", "SASL_SSL"):
+        return None
+    from aiokafka.helpers import create_ssl_context
+
+    context: ssl.SSLContext = create_ssl_context(
+        cafile=str(security.ssl_cafile) if security.ssl_cafile else None,
+        certfile=str(security.ssl_certfile) if security.ssl_certfile else None,
+        keyfile=str(security.ssl_keyfile) if security.ssl_keyfile else None,
+        password=(
+            security.ssl_key_password.get_secret_value() if security.ssl_key_password else None
+        ),
+    )
+    return context
+
+
+def broker_credentials(settings: Settings) -> Any:
+    """The same security for the faust app's own Kafka settings (its clients stay off)."""
+    import faust
+
+    security = settings.security
+    context = tls_context(settings)
+    if security.protocol.startswith("SASL_"):
+        assert security.sasl_password is not None  # checked by the settings
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password.get_secret_value(),
+            ssl_context=context,
+            mechanism=security.sasl_mechanism,
+        )
+    return context
 
 
 def input_consumer(settings: Settings, assignor: Any) -> Any:

@@ -57,13 +57,32 @@ class WorkerProcess:
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def get(self, path: str, timeout: float = 5.0) -> tuple[int, Any]:
-        """(HTTP status, decoded JSON body) of a GET on the worker's web port."""
+    @property
+    def status_token(self) -> str | None:
+        """The worker's ``LINEGUARD_STATUS_TOKEN``, if it has one."""
+        return self.env.get("LINEGUARD_STATUS_TOKEN") or None
+
+    def request(
+        self, path: str, headers: dict[str, str] | None = None, timeout: float = 5.0
+    ) -> tuple[int, Any, dict[str, str]]:
+        """(HTTP status, decoded JSON body, headers) of a GET on the worker's web port.
+
+        ``headers`` None: the worker's own status token as a bearer token, if it has one."""
+        if headers is None:
+            token = self.status_token
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(self.url + path, headers=headers)
         try:
-            with urllib.request.urlopen(self.url + path, timeout=timeout) as response:
-                return response.status, json.loads(response.read() or b"null")
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                body = json.loads(response.read() or b"null")
+                return response.status, body, dict(response.headers.items())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers.items())
+
+    def get(self, path: str, timeout: float = 5.0) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON body) of a GET, with the worker's status token."""
+        status, body, _ = self.request(path, timeout=timeout)
+        return status, body
 
     def ready(self) -> bool:
         try:
