@@ -169,7 +169,7 @@ def test_the_guard_follows_the_configured_partitioner() -> None:
 async def test_the_status_api_looks_users_up_with_the_configured_partitioner() -> None:
     from types import SimpleNamespace
 
-    from workers.stream.app import answer_status
+    from workers.stream.status import answer_status
 
     user_id = next(
         f"u{n}"
@@ -180,5 +180,5 @@ async def test_the_status_api_looks_users_up_with_the_configured_partitioner() -
     engine = SimpleNamespace(status=lambda user: {"user_id": user})
     processor = SimpleNamespace(partitions={home: SimpleNamespace(engine=engine)})
     service: Any = SimpleNamespace(processor=processor, ready=True)
-    status, body = await answer_status(Settings(partitioner="crc32"), service, user_id, {})
-    assert (status, body["partition"]) == (200, home)
+    answer = await answer_status(Settings(partitioner="crc32"), service, user_id, None)
+    assert (answer.status, answer.body["partition"]) == (200, home)
