@@ -144,7 +144,10 @@ def read_events(
             decoded = decode_event(line)
             if isinstance(decoded, Rejected):
                 yield Rejection(
-                    file=checked.name, line=number, error_kind=decoded.kind, reason=decoded.reason
+                    file=checked.name,
+                    line=number,
+                    error_kind=decoded.error_kind,
+                    reason=decoded.error,
                 )
             elif until is not None and decoded.occurred_at > until:
                 yield after_until(checked.name, number, decoded, until)
