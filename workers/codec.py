@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from schemas.events import Event
-from schemas.outputs import DeadLetter, Decision, Flag
+from schemas.outputs import DeadLetter, Output
 from workers.decoding import Rejected as Rejected
 from workers.decoding import decode_event
 from workers.stream.routing import Partitioner, partition_for
@@ -185,6 +185,6 @@ def read_dead_letter(
     )
 
 
-def encode_output(output: Flag | Decision) -> bytes:
+def encode_output(output: Output) -> bytes:
     """The wire form of a flag or a decision: its JSON, exactly as the contract says."""
     return output.model_dump_json().encode()

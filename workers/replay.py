@@ -21,9 +21,8 @@ from typing import IO
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from schemas.events import Event
-from schemas.outputs import Decision, Flag, Rejection
+from schemas.outputs import Decision, Flag, Output, Rejection
 from workers.core.engine import Engine
-from workers.core.lifecycle import Output
 from workers.core.policy import Policy, load_policy
 from workers.decoding import Rejected, decode_event
 from workers.inputs import Source, open_output, read_lines, source, sources, total_size

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.events import Event
-from schemas.outputs import Decision, Flag, Reason
+from schemas.outputs import Decision, Flag, Output, Reason
 from workers.core.compiled import Compiled
-from workers.core.lifecycle import Output, stable_id
+from workers.core.lifecycle import stable_id
 from workers.core.state import LINE_CLOSED, LINE_OPEN, UserState
 from workers.core.timeutil import day_start_us, from_us, iso
 
