@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-REASON_CODES: tuple[str, ...] = (
+RuleCode = Literal[
     "SERIOUS_OVERDUE",
     "CASH_OUT",
     "SCORE_SWIPING",
@@ -16,33 +16,16 @@ REASON_CODES: tuple[str, ...] = (
     "ACCOUNT_INFO_CHURN",
     "INACTIVITY",
     "LOW_CREDIT_SCORE",
-)
+]
+"""The eight rules' reason codes, written out here only: the rest derive from this."""
+
+REASON_CODES: tuple[str, ...] = get_args(RuleCode)
 
 CORRECTION_CODE = "LATE_DATA_CORRECTION"
 """The reason of a ``close_line_retracted`` decision."""
 
-ReasonCode = Literal[
-    "SERIOUS_OVERDUE",
-    "CASH_OUT",
-    "SCORE_SWIPING",
-    "FREQUENT_EARLY_REPAYMENT",
-    "DEVICE_SWITCHING",
-    "ACCOUNT_INFO_CHURN",
-    "INACTIVITY",
-    "LOW_CREDIT_SCORE",
-    "LATE_DATA_CORRECTION",
-]
-Signal = Literal[
-    "OVERDUE",
-    "SERIOUS_OVERDUE",
-    "CASH_OUT",
-    "SCORE_SWIPING",
-    "FREQUENT_EARLY_REPAYMENT",
-    "DEVICE_SWITCHING",
-    "ACCOUNT_INFO_CHURN",
-    "INACTIVITY",
-    "LOW_CREDIT_SCORE",
-]
+ReasonCode = Literal[RuleCode, "LATE_DATA_CORRECTION"]
+Signal = Literal["OVERDUE", RuleCode]
 LineState = Literal["open", "closed", "restore_eligible"]
 ErrorKind = Literal[
     "not_json",
@@ -184,5 +167,6 @@ __all__ = [
     "Reason",
     "ReasonCode",
     "Rejection",
+    "RuleCode",
     "Signal",
 ]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from schemas.events import Event
-from schemas.outputs import DeadLetter, Decision, ErrorKind, Flag
-from workers.decoding import Rejected as Rejection
+from schemas.outputs import DeadLetter, Output
+from workers.decoding import Rejected as Rejected
 from workers.decoding import decode_event
 from workers.stream.routing import Partitioner, partition_for
 
@@ -30,15 +30,6 @@ MAX_REQUEST_BYTES = 1024 * 1024
 MAX_DEAD_LETTER_KEY_BYTES = 1024
 MAX_COPIED_HEADER_BYTES = 2048
 COPIED_HEADER_PREFIX = "source_header."
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """Why a message is not a usable event."""
-
-    error_kind: ErrorKind
-    error: str
-    expected_partition: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +58,8 @@ def decode(
     if not value:
         return Rejected("not_json", "the record has no value")
     decoded = decode_event(value)
-    if isinstance(decoded, Rejection):
-        return Rejected(decoded.kind, decoded.reason[:_MAX_ERROR_CHARS])
+    if isinstance(decoded, Rejected):
+        return Rejected(decoded.error_kind, decoded.error[:_MAX_ERROR_CHARS])
     if expected_type is not None and decoded.type != expected_type:
         return Rejected(
             "wrong_topic", f"a {decoded.type} event on the topic for {expected_type} events"
@@ -194,6 +185,6 @@ def read_dead_letter(
     )
 
 
-def encode_output(output: Flag | Decision) -> bytes:
+def encode_output(output: Output) -> bytes:
     """The wire form of a flag or a decision: its JSON, exactly as the contract says."""
     return output.model_dump_json().encode()

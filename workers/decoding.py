@@ -1,22 +1,27 @@
-"""Bytes to events at the edge: a valid event, or a rejection with its kind and reason."""
+"""Bytes to events at the edge: a valid event, or the ``Rejected`` that says why not.
+
+The one decoder of input: ``lineguard replay`` reads lines with it, and ``workers.codec``
+builds on it for consumed records (key, topic and partition checks, dead letters).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import orjson
 from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, EVENT_TYPES, Event
-
-RejectKind = Literal["not_json", "invalid_contract", "unknown_type"]
+from schemas.outputs import ErrorKind
 
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    kind: RejectKind
-    reason: str
+    """Why a line or a record is not a usable event."""
+
+    error_kind: ErrorKind
+    error: str
+    expected_partition: int | None = None
 
 
 def describe(exc: ValidationError, limit: int = 5) -> str:

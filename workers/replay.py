@@ -21,9 +21,8 @@ from typing import IO
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
 from schemas.events import Event
-from schemas.outputs import Decision, Flag, Rejection
+from schemas.outputs import Decision, Flag, Output, Rejection
 from workers.core.engine import Engine
-from workers.core.lifecycle import Output
 from workers.core.policy import Policy, load_policy
 from workers.decoding import Rejected, decode_event
 from workers.inputs import Source, open_output, read_lines, source, sources, total_size
@@ -144,7 +143,10 @@ def read_events(
             decoded = decode_event(line)
             if isinstance(decoded, Rejected):
                 yield Rejection(
-                    file=checked.name, line=number, error_kind=decoded.kind, reason=decoded.reason
+                    file=checked.name,
+                    line=number,
+                    error_kind=decoded.error_kind,
+                    reason=decoded.error,
                 )
             elif until is not None and decoded.occurred_at > until:
                 yield after_until(checked.name, number, decoded, until)

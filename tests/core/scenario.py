@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from schemas.events import Event, parse_event
-from schemas.outputs import Decision, Flag
+from schemas.outputs import Decision, Flag, Output
 from workers.core.engine import Engine
 from workers.core.policy import Policy, load_policy
 
@@ -153,9 +153,6 @@ def cycle(start: datetime, loan: str, held: timedelta, term: int = 3) -> list[Ev
         drawdown(start, loan, term=term),
         pay(start + held, loan, "1000.00", settles=True),
     ]
-
-
-Output = Flag | Decision
 
 
 class Timeline:

@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from schemas.events import Event
+from schemas.outputs import Output
 from tests.core.scenario import (
     DAY,
     HOUR,
@@ -33,7 +34,6 @@ from tests.core.scenario import (
     score,
 )
 from workers.core.engine import Engine
-from workers.core.lifecycle import Output
 from workers.core.state import StateError, UserState, serialize
 from workers.core.users import Users
 

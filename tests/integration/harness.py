@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.events import EVENT_ADAPTER, Event, event_to_json
-from tests.integration.scenarios import event
+from tests.core.scenario import login
 from workers.core.policy import load_policy
 from workers.replay import replay_events
 from workers.settings import Settings, Topics
@@ -146,7 +146,7 @@ def simulated_population(partitions: int, users: int, days: int = 180) -> list[W
         if len(sentinels) == partitions:
             break
     for user_id in sentinels.values():
-        item = event("login", user_id, final, device_id="d")
+        item = login(final, "d", user=user_id)
         records.append(WireRecord("login", user_id, event_to_json(item)))
     return records
 

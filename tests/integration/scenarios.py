@@ -1,51 +1,16 @@
-"""Hand-written event histories, one user per reason code of the default policy."""
+"""Hand-written event histories, one user per reason code of the default policy.
+
+Built with the test event builders of ``tests.core.scenario``.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import count
-from typing import Any
 
-from schemas.events import EVENT_ADAPTER, Event
+from schemas.events import Event
+from tests.core.scenario import bill, card, drawdown, login, outflow, pay, profile, score
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-_ids = count(1)
-
-
-def event(event_type: str, user_id: str, at: datetime, **fields: Any) -> Event:
-    body = {
-        "type": event_type,
-        "event_id": f"{user_id}-{next(_ids)}",
-        "user_id": user_id,
-        "occurred_at": at.isoformat().replace("+00:00", "Z"),
-        **fields,
-    }
-    return EVENT_ADAPTER.validate_python(body)
-
-
-def drawdown(user_id: str, at: datetime, loan_id: str, amount: str, term: int = 3) -> Event:
-    return event(
-        "transaction",
-        user_id,
-        at,
-        kind="loan_drawdown",
-        amount=amount,
-        loan_id=loan_id,
-        term_months=term,
-    )
-
-
-def settle(user_id: str, at: datetime, loan_id: str, amount: str) -> Event:
-    return event(
-        "repayment",
-        user_id,
-        at,
-        kind="repayment",
-        loan_id=loan_id,
-        product="jiebei",
-        amount=amount,
-        settles_loan=True,
-    )
 
 
 def reason_histories(prefix: str = "r", start: datetime = START) -> dict[str, list[Event]]:
@@ -56,30 +21,26 @@ def reason_histories(prefix: str = "r", start: datetime = START) -> dict[str, li
 
     user = f"{prefix}-low-score"
     histories["LOW_CREDIT_SCORE"] = [
-        event("login", user, t, device_id="dev-1"),
-        event("profile_change", user, t + h, field="credit_score", credit_score=540),
+        login(t, "dev-1", user=user),
+        score(t + h, 540, user=user),
     ]
 
     user = f"{prefix}-devices"
-    histories["DEVICE_SWITCHING"] = [
-        event("login", user, t + i * 2 * h, device_id=f"dev-{i}") for i in range(4)
-    ]
+    histories["DEVICE_SWITCHING"] = [login(t + i * 2 * h, f"dev-{i}", user=user) for i in range(4)]
 
     user = f"{prefix}-churn"
     histories["ACCOUNT_INFO_CHURN"] = [
-        event("bank_card_change", user, t, action="bind", card_id="card-1"),
-        event("profile_change", user, t + 2 * d, field="phone"),
-        event("bank_card_change", user, t + 5 * d, action="unbind", card_id="card-1"),
-        event("profile_change", user, t + 9 * d, field="identity"),
+        card(t, "card-1", "bind", user=user),
+        profile(t + 2 * d, "phone", user=user),
+        card(t + 5 * d, "card-1", "unbind", user=user),
+        profile(t + 9 * d, "identity", user=user),
     ]
 
     user = f"{prefix}-cash-out"
     histories["CASH_OUT"] = [
-        event("bank_card_change", user, t, action="bind", card_id="card-x"),
-        drawdown(user, t + 2 * h, "loan-1", "5000.00"),
-        event(
-            "transaction", user, t + 3 * h, kind="transfer_out", amount="4500.00", card_id="card-x"
-        ),
+        card(t, "card-x", "bind", user=user),
+        drawdown(t + 2 * h, "loan-1", "5000.00", user=user),
+        outflow(t + 3 * h, "4500.00", "card-x", "transfer_out", user=user),
     ]
 
     user = f"{prefix}-swiping"
@@ -87,8 +48,8 @@ def reason_histories(prefix: str = "r", start: datetime = START) -> dict[str, li
         item
         for i in range(3)
         for item in (
-            drawdown(user, t + i * 5 * d, f"loan-{i}", "2000.00"),
-            settle(user, t + i * 5 * d + 20 * h, f"loan-{i}", "2000.00"),
+            drawdown(t + i * 5 * d, f"loan-{i}", "2000.00", user=user),
+            pay(t + i * 5 * d + 20 * h, f"loan-{i}", "2000.00", settles=True, user=user),
         )
     ]
 
@@ -97,33 +58,23 @@ def reason_histories(prefix: str = "r", start: datetime = START) -> dict[str, li
         item
         for i in range(4)
         for item in (
-            drawdown(user, t + i * 10 * d, f"loan-{i}", "3000.00", term=6),
-            settle(user, t + i * 10 * d + 4 * d, f"loan-{i}", "3000.00"),
+            drawdown(t + i * 10 * d, f"loan-{i}", "3000.00", term=6, user=user),
+            pay(t + i * 10 * d + 4 * d, f"loan-{i}", "3000.00", settles=True, user=user),
         )
     ]
 
     user = f"{prefix}-overdue"
     due = (t + 3 * d).date()
     histories["SERIOUS_OVERDUE"] = [
-        drawdown(user, t, "loan-1", "1200.00"),
-        event(
-            "repayment",
-            user,
-            t + h,
-            kind="installment_due",
-            loan_id="loan-1",
-            product="jiebei",
-            installment=1,
-            due_date=due.isoformat(),
-            amount="400.00",
-        ),
-        event("login", user, t + 35 * d, device_id="dev-1"),
+        drawdown(t, "loan-1", "1200.00", user=user),
+        bill(t + h, "loan-1", 1, due, "400.00", "jiebei", user=user),
+        login(t + 35 * d, "dev-1", user=user),
     ]
 
     user = f"{prefix}-dormant"
     histories["INACTIVITY"] = [
-        event("login", user, t, device_id="dev-1"),
-        event("login", user, t + 95 * d, device_id="dev-1"),
+        login(t, "dev-1", user=user),
+        login(t + 95 * d, "dev-1", user=user),
     ]
     return histories
 
@@ -132,10 +83,10 @@ def restore_history(user: str, start: datetime = START) -> list[Event]:
     """Closed for a low score, then eligible for a restore after 90 good days."""
     d = timedelta(days=1)
     return [
-        event("profile_change", user, start, field="credit_score", credit_score=540),
-        event("profile_change", user, start + d, field="credit_score", credit_score=720),
-        event("login", user, start + 80 * d, device_id="dev-1"),
-        event("login", user, start + 92 * d, device_id="dev-1"),
+        score(start, 540, user=user),
+        score(start + d, 720, user=user),
+        login(start + 80 * d, "dev-1", user=user),
+        login(start + 92 * d, "dev-1", user=user),
     ]
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from schemas.events import event_to_json
 from schemas.outputs import REASON_CODES
+from tests.core.scenario import login
 from tests.integration.harness import (
     TOPICS,
     create_topics,
@@ -18,7 +19,7 @@ from tests.integration.harness import (
     read_topic,
     wait_for,
 )
-from tests.integration.scenarios import event, in_time_order, reason_histories, restore_history
+from tests.integration.scenarios import in_time_order, reason_histories, restore_history
 from workers.broker import EmbeddedBroker
 from workers.codec import read_dead_letter
 from workers.core.policy import load_policy
@@ -149,7 +150,7 @@ async def test_stream_decisions_equal_replay_on_the_same_events(
         sentinels.setdefault(partition_for(user_id, partitions), user_id)
         if len(sentinels) == partitions:
             break
-    events += [event("login", user_id, final, device_id="d") for user_id in sentinels.values()]
+    events += [login(final, "d", user=user_id) for user_id in sentinels.values()]
 
     expected = replay_events(events, load_policy(None))
     assert len(expected.decisions) > 20
@@ -185,12 +186,10 @@ async def test_the_wall_clock_timer_fires_deadlines_without_new_events(
     grace = timedelta(seconds=load_policy(None).time.grace_seconds)
     first_seen = datetime.now(UTC) - timedelta(days=90) - grace + timedelta(seconds=4)
     # An event from next year would drag the clock ahead and close every line: refused.
-    next_year = event(
-        "login", "time-traveller", datetime.now(UTC) + timedelta(days=365), device_id="d"
-    )
+    next_year = login(datetime.now(UTC) + timedelta(days=365), "d", user="time-traveller")
     await produce(
         broker.bootstrap,
-        [next_year, event("login", "wall-idle", first_seen, device_id="d1")],
+        [next_year, login(first_seen, "d1", user="wall-idle")],
     )
     letters = await read_topic(broker.bootstrap, TOPICS.dead_letter, lambda r: len(r) >= 1)
     assert read_dead_letter(letters[0].headers).error_kind == "from_the_future"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from schemas.events import Event
+from tests.core.scenario import login
 from tests.integration.harness import (
     TOPICS,
     create_topics,
@@ -18,7 +19,7 @@ from tests.integration.harness import (
     read_topic,
     wait_for,
 )
-from tests.integration.scenarios import START, event
+from tests.integration.scenarios import START
 from workers.broker import EmbeddedBroker
 from workers.core.engine import Engine
 from workers.core.policy import load_policy
@@ -35,12 +36,7 @@ Workers = Callable[..., WorkerProcess]
 def switching_logins(users: int, first: int, last: int, prefix: str = "sw") -> list[Event]:
     """Logins ``first..last`` (0-based) of users who each use four devices within a day."""
     return [
-        event(
-            "login",
-            f"{prefix}-{user}",
-            START + timedelta(hours=2 * n, seconds=user),
-            device_id=f"d{n}",
-        )
+        login(START + timedelta(hours=2 * n, seconds=user), f"d{n}", user=f"{prefix}-{user}")
         for n in range(first, last + 1)
         for user in range(users)
     ]
@@ -199,7 +195,7 @@ async def test_a_store_ahead_of_a_fresh_changelog_is_discarded(
 ) -> None:
     # A RocksDB store left by an earlier broker's log: it claims changelog offset 1000.
     engine = Engine(load_policy(None))
-    engine.apply(event("login", "ghost", START, device_id="d1"))
+    engine.apply(login(START, "d1", user="ghost"))
     stale = RocksStore(tmp_path / "worker-data" / "lineguard", partition_for("ghost", 4))
     stale.write(engine.take_dirty(), 1000)
     stale.close()

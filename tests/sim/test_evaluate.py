@@ -18,12 +18,13 @@ the way until day 110); the clock ends on day 100.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from itertools import count
 from pathlib import Path
 
 import pytest
 
-from schemas.events import EVENT_ADAPTER, Event
+from schemas.events import Event
+from tests.core.scenario import card, drawdown, login
+from tests.core.scenario import score as score_event
 from workers.cli import main
 from workers.core.policy import Policy, load_policy
 from workers.sim.evaluate import NOT_CLOSED, ReasonScore, compare, run_policies, score
@@ -32,38 +33,24 @@ from workers.sim.report import Run, archetype_counts, render, write_report
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 UNTIL = T0 + timedelta(days=100)
-_ids = count()
 
 
 def at(days: float) -> datetime:
     return T0 + timedelta(days=days)
 
 
-def event(user_id: str, day: float, event_type: str, **fields: object) -> Event:
-    body = {"event_id": f"e{next(_ids)}", "type": event_type, "user_id": user_id}
-    return EVENT_ADAPTER.validate_python({**body, "occurred_at": at(day).isoformat(), **fields})
-
-
-def score_event(user_id: str, day: float, value: int) -> Event:
-    return event(user_id, day, "profile_change", field="credit_score", credit_score=value)
-
-
 def population() -> tuple[list[Event], dict[str, Label]]:
     events: list[Event] = []
     for user in ("u1", "u2", "u3", "u4", "u5", "u6", "u7"):
-        events.append(event(user, 0, "login", device_id=f"{user}-phone"))
-        events.append(
-            event(user, 20, "transaction", kind="loan_drawdown", amount="1000.00",
-                  loan_id=f"{user}-L1", term_months=12)
-        )  # fmt: skip
-    events += [score_event("u1", 1, 550), score_event("u2", 1, 650), score_event("u3", 1, 580)]
-    events += [score_event("u6", 1, 500), score_event("u7", 1, 550), score_event("u7", 2, 700)]
+        events.append(login(at(0), f"{user}-phone", user=user))
+        events.append(drawdown(at(20), f"{user}-L1", "1000.00", term=12, user=user))
+    scores = [("u1", 1, 550), ("u2", 1, 650), ("u3", 1, 580), ("u6", 1, 500), ("u7", 1, 550)]
+    events += [score_event(at(day), value, user=user) for user, day, value in scores]
+    events.append(score_event(at(2), 700, user="u7"))
     for user in ("u5", "u6"):
         for hour in range(4):
-            events.append(
-                event(user, 2 + hour / 24, "bank_card_change", action="bind", card_id=f"c{hour}")
-            )
-    events += [event("u7", day, "login", device_id="u7-phone") for day in (30, 60, 85)]
+            events.append(card(at(2 + hour / 24), f"c{hour}", "bind", user=user))
+    events += [login(at(day), "u7-phone", user="u7") for day in (30, 60, 85)]
     events.sort(key=lambda e: e.occurred_at)
 
     def label(user: str, reason: str | None, started: float | None, **more: object) -> Label:

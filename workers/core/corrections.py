@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.events import Event
-from schemas.outputs import Decision, Flag, Reason
+from schemas.outputs import Decision, Flag, Output, Reason
 from workers.core.compiled import Compiled
-from workers.core.lifecycle import Output, stable_id
+from workers.core.lifecycle import stable_id
+from workers.core.messages import code_text
 from workers.core.state import LINE_CLOSED, LINE_OPEN, UserState
 from workers.core.timeutil import day_start_us, from_us, iso
 
@@ -24,10 +25,6 @@ CORRECTION_MESSAGE = (
     "Information that arrived late shows that {what} did not apply when your credit line "
     "was closed, so the closure has been withdrawn and your credit line is open again."
 )
-_WHAT = {
-    "SERIOUS_OVERDUE": "a seriously overdue repayment",
-    "INACTIVITY": "a long period without borrowing",
-}
 
 
 def needs_correction(state: UserState, at: int) -> bool:
@@ -159,7 +156,7 @@ def _withdraw(
     state.anchor = None
     state.awaiting_restore = False
     state.timed = [record for record in state.timed if record is not closure]
-    what = " and ".join(_WHAT[code] for code in codes)
+    what = " and ".join(code_text(code) for code in codes)
     return Decision(
         decision_id=stable_id(user_id, "close_line_retracted", cycle, rules.version),
         user_id=user_id,

@@ -23,9 +23,10 @@ from schemas.events import (
     Repayment,
     Transaction,
 )
+from schemas.outputs import Output
 from workers.core import signals
 from workers.core.compiled import Compiled
-from workers.core.lifecycle import Output, Step, schedule
+from workers.core.lifecycle import Step, schedule
 from workers.core.state import (
     MAX_BINDS_PER_CARD,
     MAX_CARDS,

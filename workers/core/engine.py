@@ -33,10 +33,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from schemas.events import Event, event_to_json, parse_event
+from schemas.outputs import Output
 from workers.core.compiled import compile_policy
 from workers.core.corrections import correct, needs_correction
 from workers.core.decide import decide
-from workers.core.lifecycle import STANDING, Output, fire_deadline, unmet_restore_conditions
+from workers.core.lifecycle import STANDING, fire_deadline, unmet_restore_conditions
 from workers.core.messages import close_message, unmet_message
 from workers.core.policy import Policy
 from workers.core.state import LINE_CLOSED, MAX_WAITING, UserState, deserialize

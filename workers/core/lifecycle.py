@@ -10,7 +10,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from schemas.outputs import REASON_CODES, Decision, Flag, Reason
+from schemas.outputs import REASON_CODES, Decision, Flag, Output, Reason
 from workers.core import signals
 from workers.core.compiled import Compiled
 from workers.core.messages import close_message, restore_message
@@ -24,7 +24,6 @@ from workers.core.state import (
 )
 from workers.core.timeutil import DAY, day_start_us, from_us, iso
 
-Output = Flag | Decision
 _NAMESPACE = uuid.UUID("5d0c3f4e-8a43-4e0b-9a57-6c1f0e2b7a11")
 
 STANDING: dict[str, signals.TruthFn] = {

@@ -71,8 +71,13 @@ def close_message(code: str, evidence: dict[str, Any]) -> str:
     return _CLOSE[code]
 
 
+def code_text(code: str) -> str:
+    """What a reason code stands for, as a phrase ("a low credit score")."""
+    return _CODE_TEXT[code]
+
+
 def restore_message(code: str, cooling_days: int) -> str:
-    return RESTORE_MESSAGE.format(days=cooling_days, code_text=_CODE_TEXT[code])
+    return RESTORE_MESSAGE.format(days=cooling_days, code_text=code_text(code))
 
 
 _UNMET = {

@@ -184,16 +184,8 @@ class Policy(_Frozen):
         return self.rule(code).action
 
 
-RULE_SECTIONS: dict[str, str] = {
-    "SERIOUS_OVERDUE": "serious_overdue",
-    "CASH_OUT": "cash_out",
-    "SCORE_SWIPING": "score_swiping",
-    "FREQUENT_EARLY_REPAYMENT": "frequent_early_repayment",
-    "DEVICE_SWITCHING": "device_switching",
-    "ACCOUNT_INFO_CHURN": "account_info_churn",
-    "INACTIVITY": "inactivity",
-    "LOW_CREDIT_SCORE": "low_credit_score",
-}
+RULE_SECTIONS: dict[str, str] = {code: code.lower() for code in REASON_CODES}
+"""Reason code -> the policy section of its rule: the code in lower case."""
 
 DEFAULT_POLICY_RESOURCE = "default.toml"
 

@@ -18,9 +18,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas.events import Event
-from schemas.outputs import REASON_CODES, Decision, Flag, Rejection
+from schemas.outputs import REASON_CODES, Decision, Flag, Output, Rejection
 from workers.core.engine import Engine
-from workers.core.lifecycle import Output
 from workers.core.policy import Policy
 from workers.errors import InputError
 from workers.inputs import Source, read_lines, source

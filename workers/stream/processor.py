@@ -31,7 +31,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.events import Event
-from schemas.outputs import Decision, Flag
+from schemas.outputs import Decision
 from workers.codec import Placement, Rejected, decode
 from workers.core.engine import Engine
 from workers.core.policy import Policy
@@ -43,7 +43,6 @@ from workers.stream.sending import Outputs, send_batch
 
 log = logging.getLogger(__name__)
 
-Output = Flag | Decision
 Clock = Callable[[], datetime]
 RecordKey = tuple[str, int, int]  # topic, partition, offset
 

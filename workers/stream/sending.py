@@ -11,7 +11,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
-from schemas.outputs import Decision, Flag
+from schemas.outputs import Decision, Output
 from workers.codec import Rejected, dead_letter_record, encode_output
 from workers.settings import Topics
 from workers.stream.changelog import send_changelog
@@ -19,7 +19,7 @@ from workers.stream.changelog import send_changelog
 if TYPE_CHECKING:
     from workers.stream.partitions import Partition, PartitionSet
 
-Outputs = list[tuple[int, Flag | Decision, int]]
+Outputs = list[tuple[int, Output, int]]
 """(partition number, output, wall ms when its trigger was received)."""
 
 
