@@ -7,16 +7,23 @@ user's state stays bounded whatever the length of their history.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
+from operator import attrgetter
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import orjson
 
 from workers.errors import LineguardError
 
-STATE_LAYOUT_VERSION = 2
-"""Layout 2 added waiting events, time-triggered output records, installment payment times
-and when each paid installment was completed; layout 1 is migrated on read."""
+STATE_LAYOUT_VERSION = 3
+"""Layout 3 derives the wire format from the records' fields (``record_fields``). Layout 2
+added waiting events, time-triggered output records, installment payment times and when each
+paid installment was completed. Older layouts are migrated on read (``MIGRATIONS``).
+
+Adding a field: declare it (with a default), bump this version, add a migration that puts the
+new field's value in older rows, and record the new field list in the layout test."""
 
 # Hard caps that hold whatever the policy says (defence against hostile or looping producers).
 MAX_DEVICES = 64
@@ -129,153 +136,155 @@ def installment_key(loan_id: str, number: int) -> str:
 
 
 def serialize(state: UserState) -> bytes:
-    """Compact positional JSON with a layout version in front."""
-    row: list[Any] = [
-        STATE_LAYOUT_VERSION,
-        state.first_at,
-        state.last_at,
-        state.line,
-        state.cycle,
-        state.closed_at,
-        state.close_reasons,
-        state.cooling,
-        state.anchor,
-        state.awaiting_restore,
-        state.eligible_at,
-        state.last_drawdown_at,
-        state.last_login_at,
-        state.score,
-        state.score_at,
-        [list(state.seen.keys()), list(state.seen.values())],
-        state.devices,
-        state.card_binds,
-        [[o.at, o.amount, o.card_id, o.event_id] for o in state.outflows],
-        {
-            k: [
-                v.drawn_at,
-                v.amount,
-                v.term_months,
-                v.product,
-                v.event_id,
-                v.final_due,
-                v.cash_out_flagged,
-            ]
-            for k, v in state.loans.items()
-        },
-        state.settled,
-        {
-            k: [
-                i.loan_id,
-                i.number,
-                i.product,
-                i.due_day,
-                i.billed,
-                i.paid,
-                i.milestones_done,
-                i.payments,
-            ]
-            for k, i in state.installments.items()
-        },
-        state.paid_installments,
-        state.credit,
-        state.quick_cycles,
-        state.early_settlements,
-        state.churn,
-        state.episodes,
-        state.recent_flags,
-        state.next_deadline,
-        state.last_cleared_at,
-        state.waiting,
-        state.timed,
-        state.scores,
-    ]
-    return orjson.dumps(row)
+    """Compact positional JSON with the layout version in front: the state, and every record
+    in it, is an array of its fields' values in declaration order (see ``record_fields``)."""
+    return orjson.dumps(
+        [STATE_LAYOUT_VERSION, *_STATE_VALUES(state)],
+        default=_record_values,
+        option=orjson.OPT_PASSTHROUGH_DATACLASS,
+    )
 
 
 def deserialize(blob: bytes) -> UserState:
+    """Read a state written by this layout or an older one (migrated, one step at a time)."""
     try:
         row = orjson.loads(blob)
     except orjson.JSONDecodeError as exc:
         raise StateError(f"state is not valid JSON: {exc}") from exc
     version = row[0] if isinstance(row, list) and row else None
-    if version == 1:
-        row = _migrate_1_to_2(row)
-    elif version != STATE_LAYOUT_VERSION:
+    if type(version) is not int or (version not in MIGRATIONS and version != STATE_LAYOUT_VERSION):
         raise StateError(f"unknown state layout version {version!r}")
+    while version != STATE_LAYOUT_VERSION:
+        row = MIGRATIONS[version](row)
+        version = row[0]
+    values = row[1:]
+    if len(values) != len(_STATE_FIELDS):
+        raise StateError(f"state does not match layout {version}: {len(values)} fields")
     try:
-        (
-            _version,
-            first_at,
-            last_at,
-            line,
-            cycle,
-            closed_at,
-            close_reasons,
-            cooling,
-            anchor,
-            awaiting_restore,
-            eligible_at,
-            last_drawdown_at,
-            last_login_at,
-            score,
-            score_at,
-            seen,
-            devices,
-            card_binds,
-            outflows,
-            loans,
-            settled,
-            installments,
-            paid_installments,
-            credit,
-            quick_cycles,
-            early_settlements,
-            churn,
-            episodes,
-            recent_flags,
-            next_deadline,
-            last_cleared_at,
-            waiting,
-            timed,
-            scores,
-        ) = row
-        return UserState(
-            first_at=first_at,
-            last_at=last_at,
-            line=line,
-            cycle=cycle,
-            closed_at=closed_at,
-            close_reasons=close_reasons,
-            cooling=cooling,
-            anchor=anchor,
-            awaiting_restore=awaiting_restore,
-            eligible_at=eligible_at,
-            last_drawdown_at=last_drawdown_at,
-            last_login_at=last_login_at,
-            score=score,
-            score_at=score_at,
-            seen=dict(zip(seen[0], seen[1], strict=True)),
-            devices=devices,
-            card_binds=card_binds,
-            outflows=[Outflow(*o) for o in outflows],
-            loans={k: Loan(k, *v) for k, v in loans.items()},
-            settled=settled,
-            installments={k: Installment(*v) for k, v in installments.items()},
-            paid_installments={k: list(v) for k, v in paid_installments.items()},
-            credit=credit,
-            quick_cycles=[(t, s) for t, s in quick_cycles],
-            early_settlements=[(t, s) for t, s in early_settlements],
-            churn=[(t, e, w) for t, e, w in churn],
-            episodes=episodes,
-            recent_flags=recent_flags,
-            next_deadline=next_deadline,
-            last_cleared_at=last_cleared_at,
-            waiting=[(t, event_id, text) for t, event_id, text in waiting],
-            timed=timed,
-            scores=scores,
-        )
+        for index, read in _STATE_READERS:
+            values[index] = read(values[index])
+        return UserState(*values)
     except (TypeError, ValueError) as exc:
-        raise StateError(f"state does not match layout {STATE_LAYOUT_VERSION}: {exc}") from exc
+        raise StateError(f"state does not match layout {version}: {exc}") from exc
+
+
+# Field-derived encoding. Records (dataclasses) are written as arrays of their field values
+# in declaration order (orjson asks ``_record_values`` for them), and JSON turns tuples into
+# arrays; reading rebuilds both from the declared types. Other values go as they are.
+
+_Reader = Callable[[Any], Any]
+
+
+def _is_record(hint: Any) -> bool:
+    return isinstance(hint, type) and is_dataclass(hint)
+
+
+def _is_plain_record(hint: Any) -> bool:
+    """A record whose fields all read as they are."""
+    return _is_record(hint) and not _field_readers(hint)
+
+
+def _records_in(hint: Any) -> list[type[Any]]:
+    return [hint] if _is_record(hint) else [r for a in get_args(hint) for r in _records_in(a)]
+
+
+def _all_records() -> list[type[Any]]:
+    """The state and every record type reachable from its fields, in discovery order."""
+    found: list[type[Any]] = [UserState]
+    for record in found:  # grows while it is walked
+        hints = get_type_hints(record)
+        for item in fields(record):
+            found.extend(r for r in _records_in(hints[item.name]) if r not in found)
+    return found
+
+
+def record_fields() -> dict[str, list[str]]:
+    """Each record's field names in wire order, the state first: what a layout is made of."""
+    return {record.__name__: [f.name for f in fields(record)] for record in _all_records()}
+
+
+def _reader(hint: Any) -> _Reader | None:
+    """How to rebuild a value of type ``hint`` from its JSON form; None: as read."""
+    if _is_record(hint):
+        return _record_reader(hint)
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple:
+        parts = [_reader(arg) for arg in args]
+        if not any(parts):
+            return tuple
+        return lambda value: tuple(
+            v if read is None else read(v) for read, v in zip(parts, value, strict=True)
+        )
+    if origin is list:
+        if _is_plain_record(args[0]):  # the common case, spelt out: it is the hot one
+            record = args[0]
+            return lambda value: [record(*v) for v in value]
+        item = _reader(args[0])
+        return None if item is None else lambda value: [item(v) for v in value]
+    if origin is dict:
+        if _is_plain_record(args[1]):
+            record = args[1]
+            return lambda value: {k: record(*v) for k, v in value.items()}
+        entry = _reader(args[1])
+        return None if entry is None else lambda value: {k: entry(v) for k, v in value.items()}
+    if origin in (Union, UnionType):
+        parts = [_reader(arg) for arg in args if arg is not type(None)]
+        if not any(parts):
+            return None
+        if len(parts) != 1 or parts[0] is None:
+            raise TypeError(f"no state encoding for {hint}")
+        only = parts[0]
+        return lambda value: None if value is None else only(value)
+    return None
+
+
+def _field_readers(record: type[Any]) -> list[tuple[int, _Reader]]:
+    hints = get_type_hints(record)
+    found = [(index, _reader(hints[item.name])) for index, item in enumerate(fields(record))]
+    return [(index, read) for index, read in found if read is not None]
+
+
+def _record_reader(record: type[Any]) -> _Reader:
+    readers = _field_readers(record)
+    if not readers:
+        return lambda value: record(*value)
+
+    def read(value: list[Any]) -> Any:
+        values = list(value)
+        for index, read_field in readers:
+            values[index] = read_field(values[index])
+        return record(*values)
+
+    return read
+
+
+def _values_getter(record: type[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    names = [f.name for f in fields(record)]
+    if len(names) == 1:
+        (name,) = names
+        return lambda value: (getattr(value, name),)
+    return attrgetter(*names)
+
+
+_STATE_FIELDS = record_fields()["UserState"]
+_STATE_VALUES = _values_getter(UserState)
+_STATE_READERS = _field_readers(UserState)
+_GETTERS = {record: _values_getter(record) for record in _all_records()[1:]}
+
+
+def _record_values(value: Any) -> tuple[Any, ...]:
+    """orjson's hook for a nested record: its field values in declaration order."""
+    try:
+        return _GETTERS[type(value)](value)
+    except KeyError:
+        raise TypeError(f"{type(value).__name__} is not part of the state") from None
+
+
+# Migrations: each turns a row of its layout into a row of the next one. They are written
+# against the layouts as they were, never against the classes above, which keep changing.
+
+_LAYOUT_2_TO_3_ORDER = (*range(1, 15), 33, 15, 16, 17, 18, 19, 20, *range(21, 33))
+"""Layout 3's fields (declaration order) as positions in a layout 2 row."""
 
 
 def _migrate_1_to_2(row: list[Any]) -> list[Any]:
@@ -292,5 +301,28 @@ def _migrate_1_to_2(row: list[Any]) -> list[Any]:
     migrated[22] = {key: [at, -1] for key, at in row[22].items()}
     score, score_at = row[13], row[14]
     migrated.extend([None, [], [], [] if score is None else [[score_at, score]]])
-    migrated[0] = STATE_LAYOUT_VERSION
+    migrated[0] = 2
     return migrated
+
+
+def _migrate_2_to_3(row: list[Any]) -> list[Any]:
+    """Layout 2 to 3: fields in declaration order (the score history moves up beside the
+    score), remembered ids as an object, a loan's id written in its record too."""
+    if len(row) != 34:
+        raise StateError(f"state does not match layout 2: {len(row)} fields")
+    try:
+        seen_ids, seen_at = row[15]
+        seen = dict(zip(seen_ids, seen_at, strict=True))
+        loans = {key: [key, *loan] for key, loan in row[19].items()}
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise StateError(f"state does not match layout 2: {exc}") from exc
+    migrated = [3, *(row[index] for index in _LAYOUT_2_TO_3_ORDER)]
+    migrated[16], migrated[20] = seen, loans
+    return migrated
+
+
+MIGRATIONS: dict[int, Callable[[list[Any]], list[Any]]] = {
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+}
+"""Layout version -> the step that reads a row of it as the next layout; applied in turn."""
