@@ -77,6 +77,23 @@ async def test_forwarding_carries_the_token_and_happens_once(
     # Refused before any forwarding without the token.
     assert one.request(f"/users/{user}", headers={})[0] == 401
 
+    # No id reaches another path of either worker, forwarded or not, and none gets a 5xx:
+    # each is answered as a user (404 with its partition) or refused with 400.
+    hostile = ["..", ".", "%2E%2E", "..%2Freadyz", "%2Fmetrics", "a%2Fb", "x" * 65, "x" * 8_000]
+    hostile += ["%00", "u%20space", "%C3%A9t%C3%A9", "fw-1%3Fforwarded%3D1"]
+    for worker in (one, two):
+        for user_id in hostile:
+            status, body, _ = worker.request(f"/users/{user_id}", headers=right)
+            assert status in (400, 404), (worker.name, user_id, status, body)
+            assert isinstance(body, dict) and "error" in body, (user_id, body)
+            assert "ready" not in body and "partitions" not in body, (user_id, body)
+            if status == 404:
+                assert "partition" in body, (user_id, body)
+        # Longer than an HTTP request line may be: the server refuses it before any route.
+        assert worker.request(f"/users/{'x' * 10_000}", headers=right)[0] == 400
+    for worker in (one, two):
+        assert "Traceback" not in worker.log_tail(100_000)
+
 
 def test_without_a_token_the_status_api_is_refused(workers: Workers) -> None:
     worker = workers(status_token="").start().wait_ready()

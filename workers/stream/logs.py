@@ -30,6 +30,20 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+class BadRequestFilter(logging.Filter):
+    """A malformed HTTP request (a request line over 8 KB, a broken header) is the client's
+    fault: one warning line without the traceback aiohttp's server attaches to it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import BadHttpMessage
+
+        if record.exc_info and isinstance(record.exc_info[1], BadHttpMessage):
+            record.msg, record.args = "refused a malformed HTTP request: %s", (record.exc_info[1],)
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def configure_logging(log_format: str, level: str) -> None:
     """Root logging to stderr, JSON or text; quiets the chattiest library loggers."""
     formatter: dict[str, Any] = (
@@ -42,6 +56,7 @@ def configure_logging(log_format: str, level: str) -> None:
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {"main": formatter},
+            "filters": {"bad_request": {"()": BadRequestFilter}},
             "handlers": {
                 "stderr": {
                     "class": "logging.StreamHandler",
@@ -55,6 +70,7 @@ def configure_logging(log_format: str, level: str) -> None:
                 "faust": {"level": "WARNING"},
                 "mode": {"level": "WARNING"},
                 "aiohttp.access": {"level": "WARNING"},
+                "aiohttp.server": {"filters": ["bad_request"]},
             },
         }
     )

@@ -17,6 +17,7 @@ import hmac
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from pydantic import SecretStr
@@ -66,6 +67,19 @@ def authorize(expected: SecretStr | None, authorization: str | None) -> Answer |
     return None
 
 
+MAX_USER_ID = 64
+"""The contract's bound on ``user_id`` (``schemas/events.py``)."""
+
+
+def refuse_user_id(user_id: str) -> Answer | None:
+    """400 for an id no event can carry, or one that is not a single path segment."""
+    if not 1 <= len(user_id) <= MAX_USER_ID:
+        return Answer(400, {"error": f"a user id has 1 to {MAX_USER_ID} characters"})
+    if user_id in (".", "..") or "/" in user_id:
+        return Answer(400, {"error": "this user id cannot be served: it is not one path segment"})
+    return None
+
+
 def route(owner: str | None, me: str, forwarded_by: str | None) -> bool:
     """Whether a request for a partition this worker cannot answer goes to ``owner``.
 
@@ -100,7 +114,8 @@ async def forward(owner: str, user_id: str, token: SecretStr, me: str) -> Answer
     import aiohttp
     from yarl import URL
 
-    url = URL(owner) / "users" / user_id
+    # One path segment, every reserved character escaped: no id can reach another path.
+    url = URL(owner).with_path(f"/users/{quote(user_id, safe='')}", encoded=True)
     headers = {"Authorization": f"Bearer {token.get_secret_value()}", FORWARDED_BY: me}
     timeout = aiohttp.ClientTimeout(total=_FORWARD_TIMEOUT_SECONDS)
     try:
@@ -123,6 +138,7 @@ def add_status_page(app: Any, settings: Settings, service: StreamService) -> Non
     @app.page("/users/{user_id}")  # type: ignore[untyped-decorator]
     async def user_status(view: Any, request: Any, user_id: str) -> Any:
         refused = authorize(settings.status_token, request.headers.get("Authorization"))
+        refused = refused or refuse_user_id(user_id)
         answer = refused or await answer_status(
             settings, service, user_id, request.headers.get(FORWARDED_BY)
         )

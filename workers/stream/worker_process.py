@@ -74,10 +74,9 @@ class WorkerProcess:
         request = urllib.request.Request(self.url + path, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                body = json.loads(response.read() or b"null")
-                return response.status, body, dict(response.headers.items())
+                return response.status, _body(response.read()), dict(response.headers.items())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null"), dict(exc.headers.items())
+            return exc.code, _body(exc.read()), dict(exc.headers.items())
 
     def get(self, path: str, timeout: float = 5.0) -> tuple[int, Any]:
         """(HTTP status, decoded JSON body) of a GET, with the worker's status token."""
@@ -144,3 +143,11 @@ class WorkerProcess:
         with contextlib.suppress(OSError):
             return self.log_path.read_text(errors="replace")[-chars:]
         return ""
+
+
+def _body(raw: bytes) -> Any:
+    """A response's JSON body; a body that is not JSON (a router's 404 page) as text."""
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return raw.decode(errors="replace")
