@@ -102,6 +102,7 @@ def test_without_a_token_the_status_api_is_refused(workers: Workers) -> None:
     assert status == 403
     assert "LINEGUARD_STATUS_TOKEN" in body["error"]
     assert headers["Cache-Control"] == "no-store"
+    assert "the status API is off" in worker.log_tail(100_000)  # said at start-up
 
 
 def test_faust_pages_that_describe_internals_are_off(workers: Workers) -> None:

@@ -120,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"lineguard worker: {exc}", file=sys.stderr)
         return 3
     log.info("starting", extra={"settings": settings.summary(), "policy": policy.version})
+    if settings.status_token is None:
+        log.warning(
+            "the status API is off: GET /users/{user_id} answers 403 until "
+            "LINEGUARD_STATUS_TOKEN is set; /healthz, /readyz and /metrics are served"
+        )
     return serve(settings, policy)
 
 
