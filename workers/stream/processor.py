@@ -436,6 +436,7 @@ class Processor:
         """Drop partitions no longer owned; restore new ones from the changelog."""
         self.metrics.rebalances.inc()
         numbers = {tp.partition for tp in assigned}
+        log.info("assigned partitions %s; opening and restoring them", sorted(numbers))
         async with self._lock:
             try:
                 await self.parts.assign(numbers, self._new_order)
