@@ -52,6 +52,7 @@ class Run:
     time_triggered: int = 0
     unmatched: int = 0
     worker_mean_ms: float = 0.0
+    late_events: int = 0
 
 
 def population(args: argparse.Namespace) -> tuple[list[WireRecord], list[str]]:
@@ -177,6 +178,9 @@ async def one_run(
     count = metrics.get("lineguard_event_to_decision_latency_seconds_count", 0.0)
     total = metrics.get("lineguard_event_to_decision_latency_seconds_sum", 0.0)
     run.worker_mean_ms = 1000 * total / count if count else 0.0
+    run.late_events = round(
+        sum(v for name, v in metrics.items() if name.startswith("lineguard_late_events_total"))
+    )
     return run
 
 
@@ -189,8 +193,8 @@ def table(runs: list[Run]) -> str:
     lines = [
         "| offered events/s | achieved events/s | events | align wait ms | outputs measured "
         "| time-triggered (excluded) | p50 ms | p90 ms | p99 ms | max ms "
-        "| worker-side mean ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| worker-side mean ms | late events |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         values = run.latencies_ms or [0]
@@ -204,6 +208,7 @@ def table(runs: list[Run]) -> str:
             *(f"{percentile(values, share):,}" for share in (0.5, 0.9, 0.99)),
             f"{values[-1]:,}",
             f"{run.worker_mean_ms:,.0f}",
+            f"{run.late_events:,}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -229,11 +234,11 @@ def _ints(text: str) -> list[int]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=_ints, default=[5000, 10000, 20000])
-    parser.add_argument("--events", type=int, default=60_000, help="events per run")
+    parser.add_argument("--events", type=int, default=100_000, help="events per run")
     parser.add_argument("--align-waits", type=_ints, default=[20])
     parser.add_argument("--align-rate", type=int, default=10000)
-    parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--days", type=int, default=200)
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
     asyncio.run(main(parser.parse_args()))
