@@ -53,6 +53,7 @@ class Run:
     unmatched: int = 0
     worker_mean_ms: float = 0.0
     late_events: int = 0
+    max_lag: int = 0
 
 
 def population(args: argparse.Namespace) -> tuple[list[WireRecord], list[str]]:
@@ -149,6 +150,7 @@ async def one_run(
             )
             try:
                 await asyncio.to_thread(worker.wait_ready, 60.0)
+                sampler = asyncio.create_task(sample_lag(worker, run))
                 sent_ms, elapsed = await produce_open_loop(settings, records, run.rate)
                 await checker.start()
                 deadline = time.monotonic() + 120
@@ -157,6 +159,7 @@ async def one_run(
                         raise SystemExit(f"the worker fell behind: {worker.log_tail()}")
                     await asyncio.sleep(0.05)
                 metrics = await asyncio.to_thread(worker.metrics)
+                sampler.cancel()
             finally:
                 await checker.stop()
                 worker.stop()
@@ -184,6 +187,16 @@ async def one_run(
     return run
 
 
+async def sample_lag(worker: WorkerProcess, run: Run) -> None:
+    """Every half second, the worker's consumer lag (input records at the broker not yet
+    fetched, summed over partitions); keeps the largest in ``run.max_lag``."""
+    while True:
+        metrics = await asyncio.to_thread(worker.metrics)
+        lag = sum(v for k, v in metrics.items() if k.startswith("lineguard_consumer_lag_messages"))
+        run.max_lag = max(run.max_lag, round(lag))
+        await asyncio.sleep(0.5)
+
+
 def percentile(values: list[int], share: float) -> int:
     """Nearest-rank percentile of sorted ``values``."""
     return values[max(0, min(len(values) - 1, round(share * len(values) + 0.5) - 1))]
@@ -193,8 +206,8 @@ def table(runs: list[Run]) -> str:
     lines = [
         "| offered events/s | achieved events/s | events | align wait ms | outputs measured "
         "| time-triggered (excluded) | p50 ms | p90 ms | p99 ms | max ms "
-        "| worker-side mean ms | late events |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| worker-side mean ms | late events | max consumer lag |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         values = run.latencies_ms or [0]
@@ -209,6 +222,7 @@ def table(runs: list[Run]) -> str:
             f"{values[-1]:,}",
             f"{run.worker_mean_ms:,.0f}",
             f"{run.late_events:,}",
+            f"{run.max_lag:,}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
