@@ -14,8 +14,8 @@ Time-triggered outputs (deadlines: overdue days, inactivity, restore eligibility
 ``trigger_event_id: null`` and are counted apart, not measured. Outputs are read after the
 run, so the reader does not compete with the worker for the two cores.
 
-Usage: python bench/latency_bench.py [--rates 5000,10000,20000] [--events 60000]
-       [--align-waits 20] [--align-rate 10000]
+Usage: python bench/latency_bench.py [--rates 5000,10000,20000] [--events 100000]
+       [--align-waits 20,0] [--align-rate 10000]
 
 ``--align-waits``: extra runs at ``--align-rate`` with a smaller ``LINEGUARD_ALIGN_WAIT_MS``
 than the setting's value (the other runs use the setting as the environment gives it).
@@ -249,7 +249,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rates", type=_ints, default=[5000, 10000, 20000])
     parser.add_argument("--events", type=int, default=100_000, help="events per run")
-    parser.add_argument("--align-waits", type=_ints, default=[20])
+    parser.add_argument("--align-waits", type=_ints, default=[20, 0])
     parser.add_argument("--align-rate", type=int, default=10000)
     parser.add_argument("--users", type=int, default=4000)
     parser.add_argument("--days", type=int, default=60)
