@@ -63,4 +63,5 @@ lock: $(UV)
 bench: install-dev
 	$(RUN) bench/replay_bench.py
 	$(RUN) bench/worker_bench.py
+	$(RUN) bench/latency_bench.py
 	$(RUN) bench/fuzz_decode.py --cases 200000 --seed 1
