@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from schemas.events import EVENT_ADAPTER, Event, event_to_json
 from tests.core.scenario import login
 from workers.core.policy import load_policy
-from workers.replay import replay_events
+from workers.replay import ReplayResult, replay_events
 from workers.settings import Settings, Topics
 from workers.sim.generator import SimulationConfig, WireRecord, generate_records
 from workers.stream.clients import connection_options, prepare_topics
@@ -151,16 +151,21 @@ def simulated_population(partitions: int, users: int, days: int = 180) -> list[W
     return records
 
 
-def replayed(records: Iterable[WireRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(decisions, flags) of ``lineguard replay`` over ``records``, as JSON objects (records
-    that are not valid events are left out, as replay rejects them)."""
+def replay_of(records: Iterable[WireRecord]) -> ReplayResult:
+    """``lineguard replay`` over ``records`` (records that are not valid events are left
+    out, as replay rejects them)."""
     events = []
     for record in records:
         try:
             events.append(EVENT_ADAPTER.validate_json(record.value))
         except ValidationError:
             continue
-    result = replay_events(events, load_policy(None))
+    return replay_events(events, load_policy(None))
+
+
+def replayed(records: Iterable[WireRecord]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(decisions, flags) of ``lineguard replay`` over ``records``, as JSON objects."""
+    result = replay_of(records)
     return (
         [decision.model_dump(mode="json") for decision in result.decisions],
         [flag.model_dump(mode="json") for flag in result.flags],

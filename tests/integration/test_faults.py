@@ -17,23 +17,20 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import ValidationError
 
-from schemas.events import EVENT_ADAPTER
 from tests.integration.harness import (
     TOPICS,
     by_id,
     create_topics,
     decoded,
     read_topic,
+    replay_of,
     replayed,
     simulated_population,
     wait_for,
 )
 from workers.broker import EmbeddedBroker
-from workers.core.policy import load_policy
 from workers.errors import LineguardError
-from workers.replay import replay_events
 from workers.settings import Settings
 from workers.sim.generator import WireRecord
 from workers.sim.producer import offer
@@ -201,7 +198,7 @@ async def test_a_stalled_broker_is_visible_then_survived_with_nothing_lost(
     assert await committed_records(broker.bootstrap) == len(records)
     assert n["applied"] + n["dead_letters"] == len(records)
     assert n["dead_letters"] == 5
-    assert n["duplicates"] == replay_duplicates(records)
+    assert n["duplicates"] == replay_of(records).duplicates
     assert n["duplicates"] >= 20  # the copies, beside the population's own redeliveries
     assert worker.running()
 
@@ -230,16 +227,6 @@ async def test_a_burst_far_above_the_workers_rate_keeps_memory_bounded(
     # are kept as bytes; the whole burst never sits in memory as objects.
     print(f"peak RSS {peak / 2**20:.0f} MiB for {len(records):,} records")
     assert peak < 400 * 2**20
-
-
-def replay_duplicates(records: list[WireRecord]) -> int:
-    events = []
-    for record in records:
-        try:
-            events.append(EVENT_ADAPTER.validate_json(record.value))
-        except ValidationError:
-            continue
-    return replay_events(events, load_policy(None)).duplicates
 
 
 def rss_bytes(worker: WorkerProcess) -> int:
