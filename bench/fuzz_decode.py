@@ -24,35 +24,12 @@ from collections import Counter
 from typing import Any
 
 from schemas.events import EVENT_TYPES
+from schemas.samples import SAMPLE_BODIES
 from workers.codec import Placement, Rejected, decode
 from workers.stream.routing import partition_for
 
 AT = "2026-03-02T08:00:00Z"
 PARTITIONS = 6
-SEEDS: list[dict[str, Any]] = [
-    {"type": "login", "device_id": "d1", "ip": "10.0.0.1"},
-    {"type": "device_change", "device_id": "d2", "previous_device_id": "d1"},
-    {"type": "bank_card_change", "action": "bind", "card_id": "c1"},
-    {"type": "profile_change", "field": "credit_score", "credit_score": 640},
-    {"type": "transaction", "kind": "purchase", "amount": "12.50", "merchant_id": "m1"},
-    {
-        "type": "transaction",
-        "kind": "loan_drawdown",
-        "amount": 3000,
-        "loan_id": "l1",
-        "term_months": 3,
-    },
-    {
-        "type": "repayment",
-        "kind": "installment_due",
-        "loan_id": "l1",
-        "product": "jiebei",
-        "installment": 1,
-        "due_date": "2026-04-02",
-        "amount": "1000.00",
-    },
-    {"type": "repayment", "kind": "repayment", "loan_id": "l1", "product": "reserve", "amount": 1},
-]
 ODD_VALUES: list[Any] = [
     None, True, 0, -1, 10**30, 1e308, float("nan"), "", "x" * 300, "1970-01-01T00:00:00Z",
     "2101-01-01T00:00:00Z", "2026-03-02", "12.505", [], {}, [1, [2, [3]]], {"a": {"b": None}},
@@ -84,7 +61,7 @@ def case(rng: random.Random, n: int) -> Case:
     every check."""
     user_id = f"user-{n % 997}"
     body = {"event_id": f"e{n}", "user_id": user_id, "occurred_at": AT}
-    seed = rng.choice(SEEDS)
+    seed = rng.choice(SAMPLE_BODIES)
     body.update(seed)
     value, key = mutate(rng, body)
     if rng.random() < 0.5:

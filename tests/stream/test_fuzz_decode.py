@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from schemas.events import EVENT_TYPES, EventBase
 from schemas.outputs import ErrorKind
+from schemas.samples import SAMPLE_BODIES
 from workers.codec import Placement, Rejected, dead_letter_record, decode, read_dead_letter
 from workers.stream.routing import partition_for
 
@@ -30,33 +31,9 @@ FUZZ = settings(
 ERROR_KINDS = set(get_args(ErrorKind))
 AT = "2026-03-02T08:00:00Z"
 
-VALID_BODIES: list[dict[str, Any]] = [
-    {"type": "login", "device_id": "d1", "ip": "10.0.0.1"},
-    {"type": "device_change", "device_id": "d2", "previous_device_id": "d1"},
-    {"type": "bank_card_change", "action": "bind", "card_id": "c1"},
-    {"type": "profile_change", "field": "credit_score", "credit_score": 640},
-    {"type": "transaction", "kind": "purchase", "amount": "12.50", "merchant_id": "m1"},
-    {
-        "type": "transaction",
-        "kind": "loan_drawdown",
-        "amount": 3000,
-        "loan_id": "l1",
-        "term_months": 3,
-    },
-    {
-        "type": "repayment",
-        "kind": "installment_due",
-        "loan_id": "l1",
-        "product": "jiebei",
-        "installment": 1,
-        "due_date": "2026-04-02",
-        "amount": "1000.00",
-    },
-    {"type": "repayment", "kind": "repayment", "loan_id": "l1", "product": "reserve", "amount": 1},
-]
 VALID_BODIES = [
     {"event_id": f"e{n}", "user_id": f"user-{n}", "occurred_at": AT, **body}
-    for n, body in enumerate(VALID_BODIES)
+    for n, body in enumerate(SAMPLE_BODIES)
 ]
 
 json_values = st.recursive(
