@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from schemas import events, outputs
+from schemas import control, events, outputs
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -29,6 +29,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     result["decision.schema.json"] = outputs.Decision.model_json_schema()
     result["dead-letter.schema.json"] = outputs.DeadLetter.model_json_schema()
     result["rejection.schema.json"] = outputs.Rejection.model_json_schema()
+    result["policy-record.schema.json"] = control.PolicyRecord.model_json_schema()
     for name, schema in result.items():
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"https://lineguard.dev/schemas/v1/{name}"

@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "workers.stream.check_topics",
         "Check the brokers' topics against what the worker needs (read-only).",
     ),
+    "policy": (
+        "workers.policy_cli",
+        "Validate, compare, publish and show the policies the workers run.",
+    ),
     "demo": ("workers.demo", "Embedded broker + worker + sample traffic, decisions on screen."),
 }
 

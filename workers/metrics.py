@@ -145,6 +145,23 @@ class Metrics:
             ["version", "policy_version"],
             registry=r,
         )
+        self.policy_info = Gauge(
+            "lineguard_policy_info",
+            "Always 1; the labels name the policy this worker runs (name: live) and its version.",
+            ["name", "version"],
+            registry=r,
+        )
+        self.policy_switches = Counter(
+            "lineguard_policy_switches",
+            "Switches to a newly published live policy, made between batches.",
+            registry=r,
+        )
+        self.policy_refused = Counter(
+            "lineguard_policy_refused",
+            "Records of the policies topic refused (invalid, or a version reused for other "
+            "content); the running policy stays.",
+            registry=r,
+        )
         self.consumed_by_type = {t: self.events_consumed.labels(type=t) for t in EVENT_TYPES}
         # Series that exist from the start, so dashboards and alerts read 0 rather than nothing.
         for event_type in EVENT_TYPES:
@@ -157,9 +174,18 @@ class Metrics:
         self._flag_children: dict[str, Counter] = {}
         self._dead_letter_children: dict[str, Counter] = {}
         self._partition_children: dict[int, tuple[Gauge, Gauge]] = {}
+        self._version = "unknown"
 
     def set_build(self, version: str, policy_version: str) -> None:
+        self._version = version
+        self.build_info.clear()
         self.build_info.labels(version=version, policy_version=policy_version).set(1)
+        self.policy_info.clear()
+        self.policy_info.labels(name="live", version=policy_version).set(1)
+
+    def set_policy(self, policy_version: str) -> None:
+        """The live policy changed: same build, another policy version."""
+        self.set_build(self._version, policy_version)
 
     def decision(self, decision: str, reason: str) -> Counter:
         key = (decision, reason)

@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +25,7 @@ from schemas.outputs import Decision, Flag, Output, Rejection
 from workers.core.engine import Engine
 from workers.core.policy import Policy, load_policy
 from workers.decoding import Rejected, decode_event
+from workers.errors import PolicyError
 from workers.inputs import Source, open_output, read_lines, source, sources, total_size
 from workers.problems import at_least
 from workers.progress import Meter, meter, wanted
@@ -67,8 +68,14 @@ def run_engine(
     until: datetime | None,
     emit: Callable[[Output | Rejection], None],
     counts: Counts,
+    switches: Sequence[tuple[datetime, Policy]] = (),
 ) -> None:
-    """Feed events through ``engine``, then advance to ``until``; every output goes to ``emit``."""
+    """Feed events through ``engine``, then advance to ``until``; every output goes to ``emit``.
+
+    ``switches``: ``(time, policy)`` pairs; the engine switches to ``policy`` once the
+    clock reaches ``time``, as a worker does between batches at that partition clock (the
+    clock is first advanced to ``time``, so deadlines due by then fire under the old one)."""
+    pending = sorted(switches, key=first)
     for number, item in enumerate(events, start=1):
         if until is not None and not isinstance(item, Rejection) and item.occurred_at > until:
             item = after_until("<events>", number, item, until)
@@ -76,17 +83,29 @@ def run_engine(
             counts.rejected += 1
             emit(item)
             continue
+        while pending and item.occurred_at > pending[0][0]:
+            _switch(engine, *pending.pop(0), emit)
         step = engine.apply(item)
         counts.events += 1
         counts.duplicates += step.duplicate
         for output in step.outputs:
             emit(output)
+    while pending and (until is None or pending[0][0] <= until):
+        _switch(engine, *pending.pop(0), emit)
     if until is not None:
         for output in engine.advance(until, final=True):
             emit(output)
     drops, late = engine.take_counts()
     counts.cap_drops += drops
     counts.late += late
+
+
+def _switch(
+    engine: Engine, at: datetime, policy: Policy, emit: Callable[[Output | Rejection], None]
+) -> None:
+    for output in engine.advance(at):
+        emit(output)
+    engine.set_policy(policy)
 
 
 def after_until(file: str, line: int, event: Event, until: datetime) -> Rejection:
@@ -104,7 +123,10 @@ def after_until(file: str, line: int, event: Event, until: datetime) -> Rejectio
 
 
 def replay_events(
-    events: Iterable[Event], policy: Policy, until: datetime | None = None
+    events: Iterable[Event],
+    policy: Policy,
+    until: datetime | None = None,
+    switches: Sequence[tuple[datetime, Policy]] = (),
 ) -> ReplayResult:
     """Replay in-memory events (what ``evaluate`` and the tests use)."""
     result = ReplayResult()
@@ -118,7 +140,8 @@ def replay_events(
         else:
             result.rejections.append(output)
 
-    run_engine(Engine(policy, live_users=OFFLINE_LIVE_USERS), events, until, collect, counts)
+    engine = Engine(policy, live_users=OFFLINE_LIVE_USERS)
+    run_engine(engine, events, until, collect, counts, switches)
     result.events, result.duplicates = counts.events, counts.duplicates
     return result
 
@@ -163,6 +186,17 @@ def parse_moment(text: str) -> datetime:
         ) from exc
 
 
+def policy_switch(text: str) -> tuple[datetime, Policy]:
+    """``TIME=FILE`` for ``--policy-at``."""
+    moment, sep, file = text.partition("=")
+    if not sep or not file:
+        raise argparse.ArgumentTypeError(f"{text!r} is not TIME=FILE")
+    try:
+        return parse_moment(moment), load_policy(file)
+    except PolicyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "files",
@@ -175,6 +209,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--until", type=parse_moment, help="advance the clock to this time (inclusive) at the end"
     )
     parser.add_argument("--policy", type=Path, help="policy TOML file (default: packaged policy)")
+    parser.add_argument(
+        "--policy-at",
+        dest="policy_at",
+        type=policy_switch,
+        action="append",
+        default=[],
+        metavar="TIME=FILE",
+        help="switch to the policy in FILE once the clock reaches TIME, as the workers did "
+        "(their log records each switch's partition clocks); repeatable",
+    )
     parser.add_argument("--flags", type=Path, help="write flags as JSON lines to this file")
     parser.add_argument("--rejects", type=Path, help="write rejected lines as JSON lines here")
     parser.add_argument(
@@ -228,7 +272,7 @@ def _replay(
     started = time.perf_counter()
     try:
         events = read_events(checked, counts, args.until, bar)
-        run_engine(engine, events, args.until, emit, counts)
+        run_engine(engine, events, args.until, emit, counts, args.policy_at)
     finally:
         out.flush()
     elapsed = time.perf_counter() - started
@@ -243,8 +287,17 @@ def _replay(
         f"{_retracted(counts)}; {counts.flags} flags; "
         f"{engine.user_count} users; clock {clock}; {elapsed:.2f}s "
         f"({counts.events / elapsed if elapsed else 0:,.0f} events/s); policy {policy.version}"
+        + "".join(f" then {p.version} at {iso_z(t)}" for t, p in sorted(args.policy_at, key=first))
         + "".join(f"; {note}" for note in extra)
     )
+
+
+def first(switch: tuple[datetime, Policy]) -> datetime:
+    return switch[0]
+
+
+def iso_z(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _retracted(counts: Counts) -> str:

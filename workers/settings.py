@@ -62,6 +62,8 @@ class Topics(BaseModel):
     flags: str = "lineguard.flags"
     dead_letter: str = "lineguard.dead-letter"
     changelog: str = "lineguard.changelog"
+    policies: str = "lineguard.policies"
+    """Published policies (compacted, one partition): not co-partitioned with the rest."""
 
     def inputs(self) -> dict[str, str]:
         """Input topic name -> the event type it carries."""
@@ -75,7 +77,7 @@ class Topics(BaseModel):
 
     @model_validator(mode="after")
     def _distinct(self) -> Topics:
-        names = [*self.inputs(), *self.outputs(), self.changelog]
+        names = [*self.inputs(), *self.outputs(), self.changelog, self.policies]
         if len(set(names)) != len(names):
             raise ValueError("every topic needs its own name")
         return self
@@ -121,6 +123,13 @@ class Settings(BaseSettings):
         "wall", description="wall (production) or event (replaying history)."
     )
     policy_file: Path | None = Field(None, description="None: the packaged default policy.")
+    follow_policies: bool = Field(
+        True,
+        description=(
+            "Follow the policies topic: start with its newest valid live policy (else the "
+            "policy file) and switch to each newly published one between batches."
+        ),
+    )
 
     web_host: str = Field("127.0.0.1", description="Address the web server binds.")
     web_port: int = Field(

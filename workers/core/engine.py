@@ -105,6 +105,13 @@ class Engine:
         self.cap_drops, self.late_events = Counter(), Counter()
         return counts
 
+    def set_policy(self, policy: Policy) -> None:
+        """Decide with ``policy`` from now on. Users' facts and lifecycles stay; deadlines
+        already scheduled fire at their time and are judged under the new policy."""
+        self.policy = policy
+        self._rules = compile_policy(policy)
+        self._grace = self._rules.grace
+
     def set_live_limit(self, live_users: int) -> None:
         """Change how many user states stay live objects (the rest are held as bytes)."""
         self._users.set_limit(live_users)

@@ -39,6 +39,7 @@ from workers.metrics import Metrics
 from workers.settings import Settings
 from workers.stream.ordering import Held, TimeOrder
 from workers.stream.partitions import PartitionSet
+from workers.stream.policy_feed import PolicyFeed
 from workers.stream.sending import Outputs, send_batch
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class Processor:
         producer: Any,
         restore_consumer: Any,
         clock: Clock = wall_clock,
+        policies: PolicyFeed | None = None,
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
@@ -90,6 +92,7 @@ class Processor:
         self.consumer = consumer
         self.producer = producer
         self.clock = clock
+        self.policies = policies
         self.parts = PartitionSet(settings, policy, metrics, restore_consumer, Engine)
         self.ready = False
         self.failing_since: float | None = None
@@ -124,6 +127,10 @@ class Processor:
             timeout_ms=timeout, max_records=self.settings.max_batch_records
         )
         now = self.clock()
+        adopted = None if self.policies is None else await self.policies.poll()
+        if adopted is not None:
+            async with self._lock:
+                self._switch(adopted.policy, adopted.offset)
         if not batch and not held and not self._deadlines_due(now):
             return 0
         async with self._lock:
@@ -329,6 +336,32 @@ class Processor:
                 elif held <= limit // 2 and tp in self._paused:
                     self.consumer.resume(tp)
                     self._paused.discard(tp)
+
+    def _switch(self, policy: Policy, offset: int) -> None:
+        """Run ``policy`` from the next batch on (called between batches, under the lock)."""
+        old = self.parts.policy
+        if policy == old:
+            return
+        self.parts.policy = policy
+        for part in self.partitions.values():
+            part.engine.set_policy(policy)
+        self.metrics.policy_switches.inc()
+        self.metrics.set_policy(policy.version)
+        log.warning(
+            "switched the live policy from %s to %s between batches",
+            old.version,
+            policy.version,
+            extra={
+                "policy_offset": offset,
+                "committed_offsets": {
+                    f"{tp.topic}/{tp.partition}": o for tp, o in sorted(self._committed.items())
+                },
+                "partition_clocks": {
+                    number: part.engine.clock.isoformat() if part.engine.clock else None
+                    for number, part in sorted(self.partitions.items())
+                },
+            },
+        )
 
     # -- failures -----------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from workers.metrics import Metrics
 from workers.settings import Settings
 from workers.stream.assignor import CopartitionedAssignor
 from workers.stream.clients import input_consumer, output_producer, restore_consumer
+from workers.stream.policy_feed import PolicyFeed, starting_policy
 from workers.stream.processor import Processor
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class StreamService(Service):
         self.assignor = CopartitionedAssignor(settings.advertised_url(), self._held)
         self.failure: BaseException | None = None
         self._clients: list[Any] = []
+        self.policies: PolicyFeed | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -73,6 +75,19 @@ class StreamService(Service):
 
     async def on_start(self) -> None:
         settings = self.settings
+        if settings.follow_policies:
+            self.policies = PolicyFeed(settings, self.metrics)
+            await self.policies.start()
+            live = self.policies.live
+            if live is not None and live.policy != self.policy:
+                log.warning(
+                    "running the published live policy %s instead of the policy file's %s",
+                    live.policy.version,
+                    self.policy.version,
+                    extra={"policy_offset": live.offset},
+                )
+            self.policy = starting_policy(self.policies, self.policy)
+            self.metrics.set_policy(self.policy.version)
         producer = output_producer(settings)
         restorer = restore_consumer(settings)
         consumer = input_consumer(settings, self.assignor)
@@ -80,7 +95,13 @@ class StreamService(Service):
             await client.start()
             self._clients.append(client)
         self.processor = Processor(
-            settings, self.policy, self.metrics, consumer, producer, restorer
+            settings,
+            self.policy,
+            self.metrics,
+            consumer,
+            producer,
+            restorer,
+            policies=self.policies,
         )
         consumer.subscribe(list(settings.topics.inputs()), listener=_Listener(self.processor))
         self._loop_task = asyncio.create_task(self._run(), name="lineguard-batches")
@@ -133,6 +154,9 @@ class StreamService(Service):
             with contextlib.suppress(Exception):
                 await client.stop()
         self._clients.clear()
+        if self.policies is not None:
+            with contextlib.suppress(Exception):
+                await self.policies.stop()
         if self.processor is not None:
             self.processor.parts.close()
         log.info("worker stopped")
