@@ -154,3 +154,14 @@ def test_policy_at_refuses_a_bad_argument(capsys: pytest.CaptureFixture[str]) ->
         main(["replay", "-", "--policy-at", "2026-01-01T00:00:00Z"])
     assert exited.value.code == 2
     assert "TIME=FILE" in capsys.readouterr().err
+
+
+def test_a_closure_keeps_its_id_whatever_the_policy_version() -> None:
+    """Ids name the closure (user, kind, cycle), not the policy: a batch redelivered after a
+    switch cannot publish the same closure twice under two ids."""
+    renamed = parse_policy(variant("renamed"))
+    events = [login(at(0)), score(at(1), 700), score(at(2), 550)]
+    (old,) = closes(replay_events(events, POLICY).decisions)
+    (new,) = closes(replay_events(events, renamed).decisions)
+    assert (old.policy_version, new.policy_version) == (POLICY.version, "renamed")
+    assert old.decision_id == new.decision_id

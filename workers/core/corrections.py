@@ -158,7 +158,7 @@ def _withdraw(
     state.timed = [record for record in state.timed if record is not closure]
     what = " and ".join(code_text(code) for code in codes)
     return Decision(
-        decision_id=stable_id(user_id, "close_line_retracted", cycle, rules.version),
+        decision_id=stable_id(user_id, "close_line_retracted", cycle),
         user_id=user_id,
         decision="close_line_retracted",
         reasons=[

@@ -153,7 +153,7 @@ class Step:
         state.cooling = rules.severe_cooling if codes & rules.severe_codes else rules.cooling
         state.anchor = at
         state.awaiting_restore = False
-        decision_id = stable_id(self.user_id, "close_line", state.cycle, rules.version)
+        decision_id = stable_id(self.user_id, "close_line", state.cycle)
         if self.trigger is None and codes <= TIME_TRIGGERED:
             record = ["close", "+".join(sorted(codes)), at, "", decision_id, state.cycle]
             remember_timed(state, record)
@@ -193,9 +193,7 @@ class Step:
         }
         self.outputs.append(
             Decision(
-                decision_id=stable_id(
-                    self.user_id, "restore_eligibility", state.cycle, rules.version
-                ),
+                decision_id=stable_id(self.user_id, "restore_eligibility", state.cycle),
                 user_id=self.user_id,
                 decision="restore_eligibility",
                 reasons=[

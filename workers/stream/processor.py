@@ -36,6 +36,7 @@ from workers.codec import Placement, Rejected, decode
 from workers.core.engine import Engine
 from workers.core.policy import Policy
 from workers.metrics import Metrics
+from workers.policies import Adopted
 from workers.settings import Settings
 from workers.stream.ordering import Held, TimeOrder
 from workers.stream.partitions import PartitionSet
@@ -93,6 +94,7 @@ class Processor:
         self.producer = producer
         self.clock = clock
         self.policies = policies
+        self._next_policy: Adopted | None = None
         self.parts = PartitionSet(settings, policy, metrics, restore_consumer, Engine)
         self.ready = False
         self.failing_since: float | None = None
@@ -129,8 +131,12 @@ class Processor:
         now = self.clock()
         adopted = None if self.policies is None else await self.policies.poll()
         if adopted is not None:
+            self._next_policy = adopted
+        if self._next_policy is not None and self.failing_since is None and not self._broken:
+            # Only after a committed batch: a failed one is retried under its own policy.
             async with self._lock:
-                self._switch(adopted.policy, adopted.offset)
+                self._switch(self._next_policy.policy, self._next_policy.offset)
+                self._next_policy = None
         if not batch and not held and not self._deadlines_due(now):
             return 0
         async with self._lock:
