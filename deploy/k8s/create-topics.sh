@@ -37,6 +37,7 @@ OUTPUT_TOPICS="${LINEGUARD_TOPICS__DECISIONS:-lineguard.decisions}
 ${LINEGUARD_TOPICS__FLAGS:-lineguard.flags}
 ${LINEGUARD_TOPICS__DEAD_LETTER:-lineguard.dead-letter}"
 CHANGELOG_TOPIC="${LINEGUARD_TOPICS__CHANGELOG:-lineguard.changelog}"
+POLICIES_TOPIC="${LINEGUARD_TOPICS__POLICIES:-lineguard.policies}"
 
 command_config="${KAFKA_COMMAND_CONFIG:-}"
 protocol="${LINEGUARD_SECURITY__PROTOCOL:-PLAINTEXT}"
@@ -99,3 +100,8 @@ if ! topics --describe --topic "$CHANGELOG_TOPIC" | grep -q 'cleanup\.policy=com
   echo "topic $CHANGELOG_TOPIC exists but is not compacted: set cleanup.policy=compact" >&2
   exit 1
 fi
+# Published policies: one partition (one order for every worker), compacted by role.
+topics --create --if-not-exists --topic "$POLICIES_TOPIC" --partitions 1 \
+  --replication-factor "$REPLICATION_FACTOR" \
+  --config "min.insync.replicas=$MIN_INSYNC_REPLICAS" --config cleanup.policy=compact
+echo "topic $POLICIES_TOPIC: 1 partition, compacted"

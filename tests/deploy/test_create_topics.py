@@ -88,21 +88,24 @@ def test_creates_every_topic_co_partitioned_and_the_changelog_compacted(kafka: P
     assert result.returncode == 0, result.stderr
     topics = _topics(kafka)
     settings = _settings()
-    assert set(topics) == set(settings.topics.all())
+    policies = settings.topics.policies
+    assert set(topics) == {*settings.topics.all(), policies}
     for name, topic in topics.items():
-        assert topic["partitions"] == 12, name
+        assert topic["partitions"] == (1 if name == policies else 12), name
         assert topic["replication_factor"] == 3, name
         assert topic["configs"]["min.insync.replicas"] == "2", name
         compacted = topic["configs"].get("cleanup.policy") == "compact"
-        assert compacted == (name == settings.topics.changelog), name
+        assert compacted == (name in (settings.topics.changelog, policies)), name
     assert not (kafka / "command-config.txt").exists()
 
 
 def test_defaults_are_the_workers_defaults(kafka: Path) -> None:
     assert _run_script(kafka).returncode == 0
     settings = _settings()
-    for topic in _topics(kafka).values():
-        assert topic["partitions"] == settings.partitions
+    for name, topic in _topics(kafka).items():
+        assert topic["partitions"] == (
+            1 if name == settings.topics.policies else settings.partitions
+        )
         assert topic["replication_factor"] == settings.replication_factor
         assert topic["configs"]["min.insync.replicas"] == "1"
 
@@ -136,7 +139,7 @@ def test_topic_names_follow_the_workers_overrides(kafka: Path) -> None:
     env = {"LINEGUARD_TOPICS__DECISIONS": "risk.decisions", "LINEGUARD_TOPICS__LOGIN": "risk.login"}
     assert _run_script(kafka, **env).returncode == 0
     settings = _settings(topics={"decisions": "risk.decisions", "login": "risk.login"})
-    assert set(_topics(kafka)) == set(settings.topics.all())
+    assert set(_topics(kafka)) == {*settings.topics.all(), settings.topics.policies}
 
 
 def test_sasl_ssl_credentials_reach_the_kafka_tools(kafka: Path) -> None:

@@ -31,13 +31,16 @@ POLL_EVERY_SECONDS = 1.0
 """How often the batch loop looks for a newly published policy."""
 
 
-async def ensure_topic(settings: Settings) -> None:
-    """Create the policies topic (one partition, compacted) if it is missing."""
+async def ensure_topic(settings: Settings, create: bool = True) -> bool:
+    """Whether the policies topic exists, creating it (one partition, compacted) if
+    ``create``."""
     admin = AIOKafkaAdminClient(**connection_options(settings), request_timeout_ms=10_000)
     await admin.start()
     try:
         if settings.topics.policies in set(await admin.list_topics()):
-            return
+            return True
+        if not create:
+            return False
         topic = NewTopic(
             settings.topics.policies,
             1,
@@ -46,6 +49,7 @@ async def ensure_topic(settings: Settings) -> None:
         )
         with contextlib.suppress(TopicAlreadyExistsError):  # another worker was quicker
             await admin.create_topics([topic])
+        return True
     finally:
         await admin.close()
 
@@ -73,8 +77,14 @@ class PolicyFeed:
         self._read_up_to = 0
 
     async def start(self) -> None:
-        """Create the topic if needed, then read it to its end."""
-        await ensure_topic(self.settings)
+        """Create the topic if needed (and allowed), then read it to its end."""
+        if not await ensure_topic(self.settings, self.settings.create_topics):
+            log.warning(
+                "not following published policies: topic %s is missing and topic creation "
+                "is off (deploy/k8s/create-topics.sh creates it)",
+                self.settings.topics.policies,
+            )
+            return
         consumer = self._consumer = _consumer(self.settings)
         await consumer.start()
         consumer.assign([self.tp])
