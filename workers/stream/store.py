@@ -19,7 +19,7 @@ import logging
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ _LAYOUT = b"2"
 from the changelog."""
 _PENDING = struct.Struct(">qI")
 _MAX_ABSENT = 10_000
+_WRITE_BUFFER_BYTES = 8 * 2**20
 _NO_DEADLINE = -(2**63)
 
 
@@ -117,12 +118,12 @@ class RocksStore:
     holds_states = True
 
     def __init__(self, directory: Path, partition: int) -> None:
-        from rocksdict import Options, Rdict
+        from rocksdict import Rdict
 
         self.partition = partition
         directory.mkdir(parents=True, exist_ok=True)
         path = str(directory / f"partition-{partition}")
-        self._db = Rdict(path, options=Options(raw_mode=True))
+        self._db = Rdict(path, options=_options())
         if self._db.get(_LAYOUT_KEY) != _LAYOUT:
             if self._db.get(_OFFSET_KEY) is not None:
                 log.warning(
@@ -133,7 +134,7 @@ class RocksStore:
                 )
                 self._db.close()
                 Rdict.destroy(path)
-                self._db = Rdict(path, options=Options(raw_mode=True))
+                self._db = Rdict(path, options=_options())
             self._db[_LAYOUT_KEY] = _LAYOUT
         raw = self._db.get(_OFFSET_KEY)
         self._offset = int.from_bytes(raw, "big") if raw else 0
@@ -218,6 +219,17 @@ class RocksStore:
         from rocksdict import Rdict
 
         Rdict.destroy(str(directory / f"partition-{partition}"))
+
+
+def _options() -> Any:
+    """RocksDB's defaults but for the memtables: two of ``_WRITE_BUFFER_BYTES`` at most per
+    partition, not two of 64 MiB (with six partitions, 768 MiB of writes held in memory)."""
+    from rocksdict import Options
+
+    options = Options(raw_mode=True)
+    options.set_write_buffer_size(_WRITE_BUFFER_BYTES)
+    options.set_max_write_buffer_number(2)
+    return options
 
 
 def open_store(kind: str, directory: Path, partition: int) -> PartitionStore:
