@@ -78,7 +78,9 @@ class Metrics:
             "lineguard_deadline_index_size", "Deadlines held by this worker's engines.", registry=r
         )
         self.users_in_store = Gauge(
-            "lineguard_users_in_store", "Users whose state this worker holds.", registry=r
+            "lineguard_users_in_store",
+            "Users whose state this worker holds, in memory or in its local store.",
+            registry=r,
         )
         self.restore_seconds = Histogram(
             "lineguard_changelog_restore_seconds",
@@ -116,7 +118,17 @@ class Metrics:
         )
         self.live_users = Gauge(
             "lineguard_live_users",
-            "User states held as live objects (at most LINEGUARD_LIVE_USERS); the rest as bytes.",
+            "User states held as live objects (at most LINEGUARD_LIVE_USERS).",
+            registry=r,
+        )
+        self.stored_users = Gauge(
+            "lineguard_stored_users",
+            "Users whose state rests in the local RocksDB store, read back on first use.",
+            registry=r,
+        )
+        self.store_reads = Counter(
+            "lineguard_store_reads",
+            "User states read back from the local store (used while not in memory).",
             registry=r,
         )
         self.waiting_events = Gauge(

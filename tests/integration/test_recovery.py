@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,14 +18,18 @@ from tests.integration.harness import (
     decoded,
     produce,
     read_topic,
+    simulated_population,
     wait_for,
 )
 from tests.integration.scenarios import START
+from tests.integration.test_faults import assert_decides_as_replay
 from workers.broker import EmbeddedBroker
 from workers.core.engine import Engine
 from workers.core.policy import load_policy
 from workers.replay import replay_events
+from workers.settings import Settings
 from workers.sim.generator import SimulationConfig, generate
+from workers.sim.producer import offer
 from workers.stream.routing import partition_for
 from workers.stream.store import RocksStore
 from workers.stream.worker_process import WorkerProcess
@@ -197,10 +202,54 @@ async def test_a_store_ahead_of_a_fresh_changelog_is_discarded(
     engine = Engine(load_policy(None))
     engine.apply(login(START, "d1", user="ghost"))
     stale = RocksStore(tmp_path / "worker-data" / "lineguard", partition_for("ghost", 4))
-    stale.write(engine.take_dirty(), 1000)
+    stale.write(engine.take_dirty(), 1000, engine.pending)
     stale.close()
 
     await create_topics(broker.bootstrap)
     worker = workers(store="rocksdb").start().wait_ready()
     assert "was replaced; discarding the local store" in worker.log_tail()
     assert worker.get("/users/ghost")[0] == 404
+
+
+async def test_a_restarted_rocksdb_worker_reads_users_on_demand_and_decides_as_replay(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    records = simulated_population(4, users=300)
+    users = len({record.user_id for record in records})
+    first_half, second_half = records[: len(records) // 2], records[len(records) // 2 :]
+    stored = len({record.user_id for record in first_half})
+    assert 40 < stored < users
+    await create_topics(broker.bootstrap)
+    settings = Settings(brokers=[broker.bootstrap], partitions=4)
+    options = {"store": "rocksdb", "live_users": "40"}
+
+    def gauge(worker: WorkerProcess, name: str, value: float) -> None:
+        wait_for(lambda: worker.metrics()[name] == value, 10, name)
+
+    first = workers(**options).start()
+    await asyncio.to_thread(first.wait_ready)
+    await offer(first_half, settings, rate=1_000_000.0)
+    await asyncio.to_thread(wait_for, lambda: first.consumed() >= len(first_half), 90, "half")
+    await asyncio.to_thread(gauge, first, "lineguard_stored_users", stored)
+    assert first.terminate() == 0
+
+    second = workers(**options).start()
+    await asyncio.to_thread(second.wait_ready)
+    metrics = second.metrics()
+    # Reopened from the deadline index alone: no state read, none held as an object.
+    assert metrics["lineguard_store_reads_total"] == 0
+    assert metrics["lineguard_stored_users"] == metrics["lineguard_users_in_store"] == stored
+    assert metrics["lineguard_live_users"] == 0
+    user_id = first_half[0].user_id
+    status, body = second.get(f"/users/{user_id}")
+    assert (status, body["user_id"]) == (200, user_id)
+    assert second.metrics()["lineguard_store_reads_total"] == 1  # that user, on demand
+
+    await offer(second_half, settings, rate=1_000_000.0)
+    await assert_decides_as_replay(broker.bootstrap, records)
+    await asyncio.to_thread(wait_for, lambda: second.consumed() >= len(second_half), 90, "rest")
+    await asyncio.to_thread(gauge, second, "lineguard_stored_users", users)
+    metrics = second.metrics()
+    assert metrics["lineguard_users_in_store"] == users
+    assert metrics["lineguard_store_reads_total"] > 0
+    assert 0 < metrics["lineguard_live_users"] <= 40

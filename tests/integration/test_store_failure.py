@@ -21,7 +21,7 @@ from workers.metrics import Metrics
 from workers.settings import Settings
 from workers.stream import partitions as partitions_module
 from workers.stream.service import StreamService
-from workers.stream.store import MemoryStore
+from workers.stream.store import MemoryStore, Pending
 
 pytestmark = pytest.mark.integration
 
@@ -29,11 +29,18 @@ pytestmark = pytest.mark.integration
 class FullDiskStore(MemoryStore):
     failures_left: ClassVar[int] = 0
 
-    def write(self, records: dict[str, bytes], changelog_offset: int) -> None:
+    def write(
+        self,
+        records: dict[str, bytes],
+        changelog_offset: int,
+        pending: Pending,
+        *,
+        restored: bool = False,
+    ) -> None:
         if records and FullDiskStore.failures_left > 0:
             FullDiskStore.failures_left -= 1
             raise OSError(28, "No space left on device")
-        super().write(records, changelog_offset)
+        super().write(records, changelog_offset, pending, restored=restored)
 
 
 def service_settings(broker: EmbeddedBroker, data_dir: Path) -> Settings:

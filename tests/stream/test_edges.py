@@ -127,6 +127,9 @@ def test_metric_names_are_the_published_ones_and_carry_no_user_id() -> None:
         "lineguard_consumer_lag_messages",
         "lineguard_deadline_index_size",
         "lineguard_users_in_store",
+        "lineguard_stored_users",
+        "lineguard_live_users",
+        "lineguard_store_reads_total",
         "lineguard_changelog_restore_seconds",
         "lineguard_rebalances_total",
         "lineguard_batch_duration_seconds",
@@ -174,24 +177,51 @@ def test_partition_for_crc32_is_librdkafkas_consistent_partitioner() -> None:
 # -- stores -----------------------------------------------------------------------------
 
 
-def test_the_rocksdb_store_keeps_users_and_the_changelog_offset(tmp_path: Path) -> None:
+def test_the_rocksdb_store_keeps_users_their_deadlines_and_the_changelog_offset(
+    tmp_path: Path,
+) -> None:
+    index = {"alice": (5_000_000, 0), "bob": (None, 0), "carol": (7, 2)}
     store = RocksStore(tmp_path, 2)
-    assert store.changelog_offset == 0 and list(store.items()) == []
-    store.write({"alice": b"\x01", "bob": b"\x02"}, 10)
-    store.write({"alice": b"\x03"}, 7)  # an older offset never moves it back
+    assert store.changelog_offset == 0 and store.user_count == 0
+    assert store.get("alice") is None and store.get("bob") is None
+    store.write({"alice": b"\x01", "bob": b"\x02"}, 10, index.__getitem__)
+    assert store.user_count == 2  # both were looked up and missing: new
+    assert store.get("nobody") is None  # a lookup that creates nothing counts nothing
+    store.write({"alice": b"\x03"}, 7, index.__getitem__)  # an older offset never moves it back
+    store.write({"carol": b"\x04", "bob": b"\x05"}, 12, index.__getitem__, restored=True)
+    assert store.user_count == 3  # read back from the changelog: looked up in the store
     store.close()
     reopened = RocksStore(tmp_path, 2)
-    assert dict(reopened.items()) == {"alice": b"\x03", "bob": b"\x02"}
-    assert reopened.changelog_offset == 10
+    assert (reopened.get("alice"), reopened.get("bob"), reopened.get("carol")) == (
+        b"\x03",
+        b"\x05",
+        b"\x04",
+    )
+    assert sorted(reopened.pending()) == [("alice", 5_000_000, 0), ("carol", 7, 2)]
+    assert (reopened.changelog_offset, reopened.user_count) == (12, 3)
     reopened.close()
     RocksStore.destroy(tmp_path, 2)
     assert RocksStore(tmp_path, 2).changelog_offset == 0
 
 
+def test_a_rocksdb_store_without_the_deadline_index_is_rebuilt_from_the_changelog(
+    tmp_path: Path,
+) -> None:
+    from rocksdict import Options, Rdict
+
+    old = Rdict(str(tmp_path / "partition-1"), options=Options(raw_mode=True))
+    old[b"u:alice"] = b"\x01"
+    old[b"m:changelog-offset"] = (10).to_bytes(8, "big")
+    old.close()
+    store = RocksStore(tmp_path, 1)
+    assert (store.changelog_offset, store.user_count, store.get("alice")) == (0, 0, None)
+
+
 def test_the_memory_store_only_tracks_the_offset() -> None:
     store = MemoryStore(0)
-    store.write({"alice": b"\x01"}, 3)
-    assert store.changelog_offset == 3 and list(store.items()) == []
+    store.write({"alice": b"\x01"}, 3, lambda user_id: (None, 0))
+    assert store.changelog_offset == 3 and store.get("alice") is None
+    assert list(store.pending()) == [] and store.user_count == 0
 
 
 def test_client_options_carry_sasl_credentials_only_into_the_client(

@@ -21,7 +21,10 @@ Memory stays bounded by the number of recently used users, not the number of use
 ``live_users`` states are live objects, the rest are held as their serialised bytes (see
 ``users``). The common case, an event for a user seen recently, pays no deserialisation; a
 deadline firing for a cold user deserialises it, fires, and stores it serialised again,
-which is also the changelog record ``take_dirty`` hands out.
+which is also the changelog record ``take_dirty`` hands out. With a ``loader`` (a store that
+holds every saved state), even those bytes can go once saved (``drop_cold``): a user's state
+is read back on first use, and a restore needs only each user's pending deadline and waiting
+count (``pending``, ``restore_pending``), not the states.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from workers.core.messages import close_message, unmet_message
 from workers.core.policy import Policy
 from workers.core.state import LINE_CLOSED, MAX_WAITING, UserState, deserialize
 from workers.core.timeutil import from_us, iso, to_us
-from workers.core.users import Users
+from workers.core.users import Loader, Users
 
 LIVE_USERS = 50_000
 """Default bound on the states an engine keeps as live objects (several KB each)."""
@@ -61,11 +64,13 @@ class Step(NamedTuple):
 class Engine:
     """The decision core over a set of users (one partition, or a whole replay)."""
 
-    def __init__(self, policy: Policy, *, live_users: int = LIVE_USERS) -> None:
+    def __init__(
+        self, policy: Policy, *, live_users: int = LIVE_USERS, loader: Loader | None = None
+    ) -> None:
         self.policy = policy
         self._rules = compile_policy(policy)
         self._grace = self._rules.grace
-        self._users = Users(live_users)
+        self._users = Users(live_users, loader)
         self._heap: list[tuple[int, str]] = []
         self._deadlines: dict[str, int] = {}  # user id -> pending deadline, for users with one
         self._clock: int | None = None
@@ -266,6 +271,22 @@ class Engine:
         self._users.restore(user_id, state, blob)
         self._set_deadline(user_id, state.next_deadline)
         self._count_waiting(user_id, state)
+
+    def pending(self, user_id: str) -> tuple[int | None, int]:
+        """A user's pending deadline (microseconds) and number of waiting events: what a
+        store keeps beside the state so that a restore need not read the state."""
+        return self._deadlines.get(user_id), self._waiting.get(user_id, 0)
+
+    def restore_pending(self, user_id: str, deadline: int | None, waiting: int) -> None:
+        """Index a user whose state stays in the loader's store (as ``pending`` gave it)."""
+        self._set_deadline(user_id, deadline)
+        if waiting:
+            self._waiting[user_id] = waiting
+
+    def drop_cold(self) -> int:
+        """Forget the states held as bytes: call once every changed state is in the
+        loader's store. Returns how many (none without a loader)."""
+        return self._users.drop_cold()
 
     def state_of(self, user_id: str) -> UserState | None:
         """The user's state, made live (and the most recently used) if it was cold."""

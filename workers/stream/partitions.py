@@ -2,8 +2,9 @@
 opened, restored from the changelog and rebuilt after a failed batch.
 
 The live-user budget (``LINEGUARD_LIVE_USERS``) is the worker's, shared evenly by its
-partitions: each engine keeps at most its share of users as live objects, the rest as
-bytes.
+partitions: each engine keeps at most its share of users as live objects. With the memory
+store the rest are held as bytes; with RocksDB the rest are read from the store on first
+use, and opening a partition reads only its deadline index, never the users' states.
 """
 
 from __future__ import annotations
@@ -83,11 +84,25 @@ class PartitionSet:
         directory = self.settings.data_dir / self.settings.group_id
         store = open_store(self.settings.store, directory, number)
         engine = self.engine_factory(
-            self.policy, live_users=self.live_share(max(1, len(self.partitions)))
+            self.policy,
+            live_users=self.live_share(max(1, len(self.partitions))),
+            loader=self._loader(store) if store.holds_states else None,
         )
-        for user_id, blob in store.items():
-            engine.restore(user_id, blob)
+        for user_id, deadline, waiting in store.pending():
+            engine.restore_pending(user_id, deadline, waiting)
         return Partition(number, engine, store, order)
+
+    def _loader(self, store: PartitionStore) -> Callable[[str], bytes | None]:
+        """The engine's way to a state it does not hold: read from the store, counted."""
+        get, reads = store.get, self.metrics.store_reads
+
+        def load(user_id: str) -> bytes | None:
+            blob = get(user_id)
+            if blob is not None:
+                reads.inc()
+            return blob
+
+        return load
 
     async def restore(self, numbers: list[int]) -> None:
         """Apply each partition's changelog tail, from its store's offset to the high watermark."""
@@ -118,7 +133,8 @@ class PartitionSet:
                 self.partitions[number] = self._open(number, part.order)
                 await self.restore([number])
                 continue
-            part.store.write(restored[number], end)
+            part.store.write(restored[number], end, part.engine.pending, restored=True)
+            part.engine.drop_cold()
         elapsed = time.perf_counter() - started
         self.metrics.restore_seconds.observe(elapsed)
         read = sum(len(latest) for latest in restored.values())

@@ -408,8 +408,12 @@ class Processor:
 
     def refresh_gauges(self, now: datetime) -> None:
         metrics = self.metrics
-        engines = [part.engine for part in self.partitions.values()]
-        metrics.users_in_store.set(sum(engine.user_count for engine in engines))
+        parts = self.partitions.values()
+        engines = [part.engine for part in parts]
+        metrics.users_in_store.set(
+            sum(p.store.user_count if p.store.holds_states else p.engine.user_count for p in parts)
+        )
+        metrics.stored_users.set(sum(part.store.user_count for part in parts))
         metrics.live_users.set(sum(engine.live_user_count for engine in engines))
         metrics.deadline_index_size.set(sum(engine.deadline_count for engine in engines))
         metrics.waiting_events.set(sum(engine.waiting_count for engine in engines))

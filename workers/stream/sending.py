@@ -2,7 +2,9 @@
 changed user's state to the changelog, then the local store.
 
 Nothing is written to the changelog before every output it depends on is acknowledged, so
-a state in the changelog never records an input whose outputs were not sent.
+a state in the changelog never records an input whose outputs were not sent. Once the store
+has every changed state, an engine whose store holds states forgets the ones it kept as
+bytes (they are read back on demand).
 """
 
 from __future__ import annotations
@@ -62,5 +64,8 @@ async def send_batch(
             changelog.append((part, dirty, futures))
     for part, dirty, futures in changelog:
         acks = await asyncio.gather(*futures)
-        part.store.write(dirty, max(ack.offset + count for ack, count in acks))
+        offset = max(ack.offset + count for ack, count in acks)
+        part.store.write(dirty, offset, part.engine.pending)
+    for part in parts.partitions.values():
+        part.engine.drop_cold()  # a store that holds states has them all now
     return acked
