@@ -12,6 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from tests.integration.harness import REPO, TOPICS, create_topics
 from workers.broker import EmbeddedBroker
+from workers.settings import Settings
+from workers.stream.policy_feed import ensure_topic
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +39,10 @@ async def test_the_topics_the_worker_creates_pass(broker: EmbeddedBroker) -> Non
     wrong_count = await check_topics("--brokers", broker.bootstrap, "--partitions", "6")
     assert wrong_count.returncode == 1
     assert wrong_count.stdout.count("partitions, the worker expects 6") == 10
+    await ensure_topic(Settings(brokers=[broker.bootstrap], partitions=4))
+    with_policies = await check_topics("--brokers", broker.bootstrap, "--partitions", "4")
+    assert with_policies.returncode == 0, with_policies.stdout + with_policies.stderr
+    assert "; lineguard.policies with one partition, compacted" in with_policies.stdout
 
 
 async def test_missing_uncompacted_and_misfit_topics_are_each_printed(

@@ -75,6 +75,19 @@ def test_the_changelog_must_be_compacted_and_nothing_else() -> None:
     assert problems(SETTINGS, found) == []
 
 
+def test_the_policies_topic_is_optional_but_one_compacted_partition_when_present() -> None:
+    found = healthy()
+    policies = SETTINGS.topics.policies
+    found[policies] = TopicInfo(1, "compact")
+    assert problems(SETTINGS, found) == []
+    found[policies] = TopicInfo(4, "delete")
+    assert problems(SETTINGS, found) == [
+        "lineguard.policies (policies): 4 partitions, expected 1 (one order)",
+        "lineguard.policies (policies): cleanup.policy is 'delete', expected 'compact' "
+        "(otherwise the live policy is deleted with old segments)",
+    ]
+
+
 def test_unreachable_brokers_exit_3() -> None:
     result = check_topics("--brokers", f"127.0.0.1:{free_port()}", "--timeout", "5")
     assert result.returncode == 3, result.stderr

@@ -47,7 +47,23 @@ def roles(settings: Settings) -> dict[str, str]:
 
 def problems(settings: Settings, found: dict[str, TopicInfo]) -> list[str]:
     """Every way ``found`` (topic name -> info; absent: missing) falls short of the worker's
-    needs under ``settings``; empty when all is well."""
+    needs under ``settings``; empty when all is well. The policies topic is optional (without
+    it workers run their policy file), but when it exists it has one partition, compacted."""
+    result = _topic_problems(settings, found)
+    policies = found.get(settings.topics.policies)
+    if policies is not None:
+        name = f"{settings.topics.policies} (policies)"
+        if policies.partitions != 1:
+            result.append(f"{name}: {policies.partitions} partitions, expected 1 (one order)")
+        if "compact" not in {part.strip() for part in policies.cleanup_policy.split(",")}:
+            result.append(
+                f"{name}: cleanup.policy is {policies.cleanup_policy!r}, expected 'compact' "
+                "(otherwise the live policy is deleted with old segments)"
+            )
+    return result
+
+
+def _topic_problems(settings: Settings, found: dict[str, TopicInfo]) -> list[str]:
     named = roles(settings)
     changelog = settings.topics.changelog
     wanted = settings.partitions
@@ -106,7 +122,8 @@ async def describe(settings: Settings, timeout_seconds: float) -> dict[str, Topi
         ) from exc
     try:
         existing = set(await admin.list_topics())
-        present = [topic for topic in settings.topics.all() if topic in existing]
+        wanted = (*settings.topics.all(), settings.topics.policies)
+        present = [topic for topic in wanted if topic in existing]
         if not present:
             return {}
         counts = {
@@ -176,8 +193,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"problem: {problem}")
     if found_problems:
         return EXIT_PROBLEM
+    policies = settings.topics.policies
+    shared = len([topic for topic in found if topic != policies])
     print(
-        f"ok: {len(found)} topics with {settings.partitions} partitions each, "
+        f"ok: {shared} topics with {settings.partitions} partitions each, "
         f"changelog {settings.topics.changelog} compacted"
+        + (f"; {policies} with one partition, compacted" if policies in found else "")
     )
     return EXIT_OK
