@@ -158,16 +158,18 @@ def run_peer(name: str, settings: Settings, total: int, workdir: Path) -> dict[s
     command += ["--partitions", str(settings.partitions), "--total", str(total)]
     command += ["--result", str(result), "--workdir", str(workdir / name)]
     (workdir / name).mkdir(exist_ok=True)
+    started = time.perf_counter()
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, timeout=PEER_TIMEOUT_SECONDS, check=False
         )
     except subprocess.TimeoutExpired:
         return {"status": "failed", "error": f"no result within {PEER_TIMEOUT_SECONDS} s"}
+    wall = round(time.perf_counter() - started, 1)  # start-up and shutdown included
     if not result.exists():
         tail = (done.stderr or done.stdout or "")[-1500:]
         return {"status": "failed", "error": f"exit status {done.returncode}: {tail}"}
-    return {"status": "ok", **json.loads(result.read_text())}
+    return {"status": "ok", **json.loads(result.read_text()), "process_seconds": wall}
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:
