@@ -39,6 +39,11 @@ def build(args: argparse.Namespace, clock: Clock, datadir: str) -> faust.App:
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",
+        # The group timeouts the worker uses: the embedded broker holds a first join for
+        # about half the rebalance timeout, which is otherwise 60 s of idle start-up.
+        broker_session_timeout=6.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=6.0,
     )
     users = app.Table("users", default=None, partitions=args.partitions)
     source = app.topic(*event_types, key_type=bytes, value_type=bytes, value_serializer="raw")
