@@ -41,8 +41,8 @@ def build(args: argparse.Namespace, clock: Clock) -> Application:
         auto_offset_reset="earliest",
         state_dir=str(args.workdir),
         loglevel="WARNING",
-        # The group timeouts the worker uses: the embedded broker holds a first join for
-        # about half the session timeout (45 s by default), all idle start-up.
+        # The group timeouts the worker uses: with the defaults, the embedded broker held
+        # the first join for about 30 s of idle start-up.
         consumer_extra_config={"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000},
     )
     config = TopicConfig(
