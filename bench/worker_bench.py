@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,11 +42,16 @@ from workers.stream.clients import prepare_topics
 from workers.stream.worker_process import WorkerProcess
 
 BENCH = Path(__file__).resolve().parent
+PEERS_PYTHON = BENCH.parent / ".venv-peers" / "bin" / "python"
 PEERS: dict[str, tuple[Path, Path]] = {
     # name -> (script, the Python that runs it)
     "faust": (BENCH / "peers" / "faust_agent.py", Path(sys.executable)),
-    "quix": (BENCH / "peers" / "quix_app.py", BENCH.parent / ".venv-peers" / "bin" / "python"),
+    "quix": (
+        BENCH / "peers" / "quix_app.py",
+        Path(os.environ.get("BENCH_PEERS_PYTHON", PEERS_PYTHON)),
+    ),
 }
+"""``BENCH_PEERS_PYTHON``: the Python of the peers' environment (``.venv-peers``)."""
 PEER_TIMEOUT_SECONDS = 600
 
 
