@@ -97,7 +97,16 @@ def facts() -> dict[str, object]:
         "python_implementation": platform.python_implementation(),
         "packages": versions(),
         "git_commit": git_commit(),
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: how busy the machine was besides this."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def peak_rss_bytes() -> int:

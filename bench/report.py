@@ -114,9 +114,11 @@ def render_markdown(
         + ", ".join(f"{name} {version}" for name, version in machine["packages"].items() if version)
         + ("; not installed: " + ", ".join(n for n, v in machine["packages"].items() if not v))
         * any(not v for v in machine["packages"].values()),
-        "- the machine is shared (other work runs on the same two cores, and the embedded "
-        "broker shares them with the worker): figures vary by a factor of up to two from "
-        "one run to the next.",
+        f"- load average (1, 5, 15 min) at the start {machine.get('load_average')}, at the "
+        f"end {doc.get('load_average_at_end')}: the machine is shared (other work runs on the "
+        "same two cores, and the embedded broker shares them with the worker), so figures "
+        "vary a lot from one run to the next; compare ratios within one run rather than "
+        "events/s across runs.",
         "",
     ]
 
@@ -389,7 +391,9 @@ def _worker(run: dict[str, Any] | None, fig: Figures, targets: list[dict[str, An
         "flags and changelog acknowledged first); peers (`bench/peers/`): the same records "
         "and the same per-event core logic (`peers/logic.py`: decode, the user's state from "
         "the framework's store, `decide`, the state back, the outputs sent), each timed from "
-        "its first event to its last. Peers do not fire deadlines; the worker does.",
+        "its first event to its last (a peer may stop before the end of the topics, "
+        "`--peer-events`: its rate is what is compared). Peers fire no deadlines; the worker "
+        "does.",
         "",
         "| consumer | events/s | ratio to raw | note |",
         "|---|---|---|---|",

@@ -41,7 +41,7 @@ PLANS = (
     Plan(
         "core",
         "core_bench.py",
-        "--sim-users 5000 --adversarial-users 40000 --stress-events 300000 --stress-users 20000",
+        "--sim-users 4000 --adversarial-users 30000 --stress-events 200000 --stress-users 20000",
         "--sim-users 40 --sim-days 20 --adversarial-users 200 --stress-events 2000 "
         "--stress-users 200 --output-repeats 200",
     ),
@@ -50,14 +50,14 @@ PLANS = (
     Plan(
         "worker",
         "worker_bench.py",
-        "--users 2000 --days 200 --partitions 6 --peers faust,quix",
+        "--users 2000 --days 100 --partitions 6 --peers faust,quix --peer-events 20000",
         "--users 100 --days 20 --partitions 2 --peers faust,quix",
         timeout_seconds=1200,
     ),
     Plan(
         "latency",
         "latency_bench.py",
-        "--rates 2500,5000,10000,20000,37500 --align-waits ''",
+        "--rates 2500,5000,10000,20000,37500 --events 50000 --align-waits ''",
         "--rates 4000 --events 2000 --users 200 --days 20 --align-waits ''",
     ),
     Plan("fuzz", "fuzz_decode.py", "--cases 200000 --seed 1", "--cases 2000 --seed 1"),
@@ -115,6 +115,7 @@ def main() -> None:
 
     started = time.monotonic()
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    machine_at_start = facts()
     chosen = [plan for plan in PLANS if plan.name in wanted or not wanted]
     runs = {plan.name: run_plan(plan, args.smoke) for plan in chosen}
     command = "python bench/run_all.py" + (" --smoke" if args.smoke else "")
@@ -123,8 +124,9 @@ def main() -> None:
         "mode": "smoke" if args.smoke else "full",
         "started_at": started_at,
         "wall_seconds": round(time.monotonic() - started, 1),
-        "machine": facts(),
+        "machine": machine_at_start,
         "benchmarks": runs,
+        "load_average_at_end": facts()["load_average"],
     }
     chart_written = write_chart(runs.get("latency"), chart_path)
     relative_chart = chart_path.relative_to(markdown.parent) if chart_written else None

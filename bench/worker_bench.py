@@ -12,11 +12,12 @@ One run, one embedded broker, the same preloaded input topics:
    core logic, ``bench/peers/logic.py``): a textbook Faust agent with a Table write per
    event (``peers/faust_agent.py``) and a textbook quix-streams application with RocksDB
    state (``peers/quix_app.py``, run by ``.venv-peers``: ``make install-peers``). Each is
-   timed from its first event to its last and reported as a ratio to the raw loop; a peer
+   timed from its first event to its last (or to ``--peer-events``: peers are slow, and a
+   rate is what is compared) and reported as a ratio to the raw loop; a peer
    that cannot run is reported as skipped or failed with its error.
 
 Usage: python bench/worker_bench.py [--users 2000] [--days 200] [--partitions 6]
-       [--peers faust,quix] [--json]
+       [--peers faust,quix] [--peer-events N] [--json]
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ def _summed(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def run_peer(name: str, settings: Settings, total: int, workdir: Path) -> dict[str, Any]:
-    """Run one peer over the preloaded topics: its result, or why it has none."""
+    """Run one peer over the preloaded topics until it has processed ``total`` events: its
+    result, or why it has none."""
     script, python = PEERS[name]
     if not python.exists():
         return {"status": "skipped", "reason": f"{python} is absent (make install-peers)"}
@@ -194,8 +196,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             worker_seconds, metrics = await worker_run(settings, total, Path(directory))
             peers: dict[str, dict[str, Any]] = {}
             for name in args.peers:
-                peer = await asyncio.to_thread(run_peer, name, settings, total, Path(directory))
-                if peer.get("events_per_s"):
+                count = min(total, args.peer_events) if args.peer_events else total
+                peer = await asyncio.to_thread(run_peer, name, settings, count, Path(directory))
+                if peer.get("events_per_s"):  # rates: a peer may stop before the end
                     peer["ratio_to_raw"] = round(peer["events_per_s"] * raw_seconds / total, 4)
                 peers[name] = peer
     return {
@@ -228,6 +231,12 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--peers", type=_names, default=[], help="comma-separated: faust, quix (none by default)"
+    )
+    parser.add_argument(
+        "--peer-events",
+        type=int,
+        default=0,
+        help="each peer stops after this many events (0: all); its rate is what is compared",
     )
     parser.add_argument("--json", action="store_true", help="the report as JSON (the default)")
     result = asyncio.run(main(parser.parse_args()))
