@@ -289,9 +289,10 @@ def _burst(
         per_million,
         "s per million (in slices)",
         per_million < 10,
-        f"{sliced['flags_per_s']:,} flags/s: each fired deadline deserialises a cold user, "
-        "runs the lifecycle, builds and encodes a validated flag, and serialises the state "
-        "again for the changelog, all in Python",
+        f"{sliced['flags_per_s']:,} flags/s: each fired deadline "
+        + ("deserialises a cold user, " if report["users"] > report["live_users"] else "")
+        + "runs the lifecycle, builds and encodes a validated flag, and serialises the state "
+        "for the changelog, all in Python",
     )
     worker_report = _ok(worker)
     batch_seconds = None
