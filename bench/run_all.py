@@ -41,16 +41,16 @@ PLANS = (
     Plan(
         "core",
         "core_bench.py",
-        "--sim-users 4000 --adversarial-users 30000 --stress-events 200000 --stress-users 20000",
+        "--sim-users 2000 --adversarial-users 15000 --stress-events 100000 --stress-users 10000",
         "--sim-users 40 --sim-days 20 --adversarial-users 200 --stress-events 2000 "
         "--stress-users 200 --output-repeats 200",
     ),
-    Plan("burst", "burst_bench.py", "--users 200000", "--users 2000 --live-users 500 --slice 500"),
-    Plan("memory", "memory_bench.py", "--users 20000 --days 60", "--users 200 --days 10"),
+    Plan("burst", "burst_bench.py", "--users 100000", "--users 2000 --live-users 500 --slice 500"),
+    Plan("memory", "memory_bench.py", "--users 10000 --days 45", "--users 200 --days 10"),
     Plan(
         "worker",
         "worker_bench.py",
-        "--users 2000 --days 100 --partitions 6 --peers faust,quix --peer-events 20000",
+        "--users 2000 --days 100 --partitions 6 --peers faust,quix --peer-events 10000",
         "--users 100 --days 20 --partitions 2 --peers faust,quix",
         timeout_seconds=1200,
     ),
