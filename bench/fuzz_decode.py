@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=200_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)
     outcomes: Counter[str] = Counter()
@@ -118,11 +119,16 @@ def main(argv: list[str] | None = None) -> int:
         seconds += time.process_time() - started
         done += size
 
-    print(f"Python {platform.python_version()} on {platform.machine()}, seed {args.seed}")
-    print(f"\n{done:,} cases in {seconds:.2f} CPU s of decode: **{done / seconds:,.0f} cases/s**\n")
-    print("| outcome | cases | share |\n|---|---|---|")
-    for outcome, count in outcomes.most_common():
-        print(f"| {outcome} | {count:,} | {count / done:.1%} |")
+    if args.json:
+        report = {"cases": done, "seconds": round(seconds, 3), "cases_per_s": round(done / seconds)}
+        print(json.dumps({**report, "outcomes": dict(outcomes.most_common())}, indent=2))
+    else:
+        print(f"Python {platform.python_version()} on {platform.machine()}, seed {args.seed}")
+        rate = f"{done / seconds:,.0f}"
+        print(f"\n{done:,} cases in {seconds:.2f} CPU s of decode: **{rate} cases/s**\n")
+        print("| outcome | cases | share |\n|---|---|---|")
+        for outcome, count in outcomes.most_common():
+            print(f"| {outcome} | {count:,} | {count / done:.1%} |")
     if first_raise:
         print(f"\nFIRST EXCEPTION:\n{first_raise}", file=sys.stderr)
     return 1 if outcomes["RAISED"] else 0

@@ -15,7 +15,7 @@ Time-triggered outputs (deadlines: overdue days, inactivity, restore eligibility
 run, so the reader does not compete with the worker for the two cores.
 
 Usage: python bench/latency_bench.py [--rates 5000,10000,20000] [--events 100000]
-       [--align-waits 20,0] [--align-rate 10000]
+       [--align-waits 20,0] [--align-rate 10000] [--json]
 
 ``--align-waits``: extra runs at ``--align-rate`` with a smaller ``LINEGUARD_ALIGN_WAIT_MS``
 than the setting's value (the other runs use the setting as the environment gives it).
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -237,8 +239,30 @@ async def main(args: argparse.Namespace) -> None:
     for run in plan:
         runs.append(await one_run(args, records, event_ids, run))
         unmatched = f", {run.unmatched} unmatched" if run.unmatched else ""
-        print(f"done: {run.rate:,}/s, align wait {run.align_wait_ms} ms{unmatched}", flush=True)
-    print(table(runs))
+        progress = sys.stderr if args.json else sys.stdout
+        print(f"done: {run.rate:,}/s, align wait {run.align_wait_ms} ms{unmatched}", file=progress)
+    print(json.dumps([summary(run) for run in runs], indent=2) if args.json else table(runs))
+
+
+def summary(run: Run) -> dict[str, object]:
+    """One run's figures (latencies in ms; None when no output was measured)."""
+    values = run.latencies_ms or []
+    cut = {f"p{round(share * 100)}_ms": percentile(values, share) if values else None
+           for share in (0.5, 0.9, 0.99)}  # fmt: skip
+    return {
+        "offered_events_per_s": run.rate,
+        "achieved_events_per_s": round(run.achieved_rate),
+        "events": run.events,
+        "align_wait_ms": run.align_wait_ms,
+        "outputs_measured": len(values),
+        "time_triggered": run.time_triggered,
+        "unmatched": run.unmatched,
+        **cut,
+        "max_ms": values[-1] if values else None,
+        "worker_mean_ms": round(run.worker_mean_ms, 1),
+        "late_events": run.late_events,
+        "max_backlog": run.max_backlog,
+    }
 
 
 def _ints(text: str) -> list[int]:
@@ -255,4 +279,5 @@ if __name__ == "__main__":
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true", help="print the runs as JSON")
     asyncio.run(main(parser.parse_args()))

@@ -8,8 +8,16 @@ One run, one embedded broker, the same preloaded input topics:
    records; timed from the moment it reports ready to the moment the broker holds its
    committed offsets at the end of every input partition. In between, every event is
    decoded, decided, state and changelog are written, outputs are acknowledged.
+3. peers (``--peers``, each in its own process, on the same topics, with the same per-event
+   core logic, ``bench/peers/logic.py``): a textbook Faust agent with a Table write per
+   event (``peers/faust_agent.py``) and a textbook quix-streams application with RocksDB
+   state (``peers/quix_app.py``, run by ``.venv-peers``: ``make install-peers``). Each is
+   timed from its first event to its last (or to ``--peer-events``: peers are slow, and a
+   rate is what is compared) and reported as a ratio to the raw loop; a peer
+   that cannot run is reported as skipped or failed with its error.
 
 Usage: python bench/worker_bench.py [--users 2000] [--days 200] [--partitions 6]
+       [--peers faust,quix] [--peer-events N] [--json]
 """
 
 from __future__ import annotations
@@ -17,9 +25,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -29,6 +41,19 @@ from workers.settings import Settings
 from workers.sim.generator import SimulationConfig, generate_records
 from workers.stream.clients import prepare_topics
 from workers.stream.worker_process import WorkerProcess
+
+BENCH = Path(__file__).resolve().parent
+PEERS_PYTHON = BENCH.parent / ".venv-peers" / "bin" / "python"
+PEERS: dict[str, tuple[Path, Path]] = {
+    # name -> (script, the Python that runs it)
+    "faust": (BENCH / "peers" / "faust_agent.py", Path(sys.executable)),
+    "quix": (
+        BENCH / "peers" / "quix_app.py",
+        Path(os.environ.get("BENCH_PEERS_PYTHON", PEERS_PYTHON)),
+    ),
+}
+"""``BENCH_PEERS_PYTHON``: the Python of the peers' environment (``.venv-peers``)."""
+PEER_TIMEOUT_SECONDS = 600
 
 
 async def preload(settings: Settings, config: SimulationConfig) -> int:
@@ -130,6 +155,31 @@ def _summed(metrics: dict[str, float]) -> dict[str, float]:
     return values
 
 
+def run_peer(name: str, settings: Settings, total: int, workdir: Path) -> dict[str, Any]:
+    """Run one peer over the preloaded topics until it has processed ``total`` events: its
+    result, or why it has none."""
+    script, python = PEERS[name]
+    if not python.exists():
+        return {"status": "skipped", "reason": f"{python} is absent (make install-peers)"}
+    result = workdir / f"{name}-result.json"
+    command = [str(python), str(script), "--brokers", settings.brokers[0]]
+    command += ["--partitions", str(settings.partitions), "--total", str(total)]
+    command += ["--result", str(result), "--workdir", str(workdir / name)]
+    (workdir / name).mkdir(exist_ok=True)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=PEER_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "failed", "error": f"no result within {PEER_TIMEOUT_SECONDS} s"}
+    wall = round(time.perf_counter() - started, 1)  # start-up and shutdown included
+    if not result.exists():
+        tail = (done.stderr or done.stdout or "")[-1500:]
+        return {"status": "failed", "error": f"exit status {done.returncode}: {tail}"}
+    return {"status": "ok", **json.loads(result.read_text()), "process_seconds": wall}
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     config = SimulationConfig(users=args.users, days=args.days, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="lineguard-bench-") as directory:
@@ -144,6 +194,13 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             produce_seconds = time.perf_counter() - started
             raw_seconds = await raw_loop(settings, total)
             worker_seconds, metrics = await worker_run(settings, total, Path(directory))
+            peers: dict[str, dict[str, Any]] = {}
+            for name in args.peers:
+                count = min(total, args.peer_events) if args.peer_events else total
+                peer = await asyncio.to_thread(run_peer, name, settings, count, Path(directory))
+                if peer.get("events_per_s"):  # rates: a peer may stop before the end
+                    peer["ratio_to_raw"] = round(peer["events_per_s"] * raw_seconds / total, 4)
+                peers[name] = peer
     return {
         "events": total,
         "users": args.users,
@@ -152,8 +209,18 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "raw_consume_decode_events_per_s": round(total / raw_seconds),
         "worker_end_to_end_events_per_s": round(total / worker_seconds),
         "worker_seconds": round(worker_seconds, 2),
+        "worker_ratio_to_raw": round(raw_seconds / worker_seconds, 4),
         **{name: int(value) for name, value in metrics.items()},
+        "peers": peers,
     }
+
+
+def _names(text: str) -> list[str]:
+    names = [part for part in text.split(",") if part]
+    unknown = [name for name in names if name not in PEERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown peers {unknown}; known: {', '.join(PEERS)}")
+    return names
 
 
 if __name__ == "__main__":
@@ -162,5 +229,15 @@ if __name__ == "__main__":
     parser.add_argument("--days", type=int, default=200)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--peers", type=_names, default=[], help="comma-separated: faust, quix (none by default)"
+    )
+    parser.add_argument(
+        "--peer-events",
+        type=int,
+        default=0,
+        help="each peer stops after this many events (0: all); its rate is what is compared",
+    )
+    parser.add_argument("--json", action="store_true", help="the report as JSON (the default)")
     result = asyncio.run(main(parser.parse_args()))
     print(json.dumps(result, indent=2))
