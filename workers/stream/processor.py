@@ -49,6 +49,10 @@ Clock = Callable[[], datetime]
 RecordKey = tuple[str, int, int]  # topic, partition, offset
 
 
+POSITION_WAIT = 0.05
+"""Seconds a batch waits for a newly assigned input's fetch position before going on."""
+
+
 def wall_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -266,10 +270,15 @@ class Processor:
         """Positions of inputs that have shown no record yet (to tell when they are idle)."""
         for topic in self.input_types:
             if order.next_offset(topic) is None:
+                # Never wait on the group under the lock: a rebalance's revocation waits for
+                # the lock, and a position not known yet may wait for that rebalance. Not
+                # known yet: the topic is not idle; the next batch asks again.
                 try:
-                    position = await self.consumer.position(TopicPartition(topic, number))
-                except IllegalStateError:
-                    continue  # no longer assigned: the rebalance listener is waiting
+                    position = await asyncio.wait_for(
+                        self.consumer.position(TopicPartition(topic, number)), POSITION_WAIT
+                    )
+                except (IllegalStateError, TimeoutError):
+                    continue  # no longer assigned, or no position yet
                 order.skip(topic, position - 1)
 
     def _idle_since(self, number: int) -> Callable[[str], int | None]:
@@ -392,7 +401,11 @@ class Processor:
                 tp = TopicPartition(topic, number)
                 committed = self._committed.get(tp)
                 if committed is None:
-                    committed = await self.consumer.committed(tp)
+                    # Bounded for the same reason: on timeout the rollback fails, releases
+                    # the lock and is retried with back-off.
+                    committed = await asyncio.wait_for(
+                        self.consumer.committed(tp), self.settings.stall_seconds
+                    )
                 if committed is None:
                     await self.consumer.seek_to_beginning(tp)
                 else:
