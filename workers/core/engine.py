@@ -37,9 +37,10 @@ from schemas.outputs import Output
 from workers.core.compiled import compile_policy
 from workers.core.corrections import correct, needs_correction
 from workers.core.decide import decide
-from workers.core.lifecycle import STANDING, fire_deadline, unmet_restore_conditions
+from workers.core.lifecycle import fire_deadline, unmet_restore_conditions
 from workers.core.messages import close_message, unmet_message
 from workers.core.policy import Policy
+from workers.core.rules import STANDING
 from workers.core.state import LINE_CLOSED, MAX_WAITING, UserState, deserialize
 from workers.core.timeutil import from_us, iso, to_us
 from workers.core.users import Users
@@ -271,10 +272,10 @@ class Engine:
             return None
         now = self._clock if self._clock is not None else (state.last_at or 0)
         active = []
-        for code, truth_fn in STANDING.items():
-            truth = truth_fn(state, self._rules, now)
+        for rule in STANDING:
+            truth = rule.truth_at(state, self._rules, now)
             if truth is not None:
-                active.append({"signal": code, "evidence": truth.evidence})
+                active.append({"signal": rule.code, "evidence": truth.evidence})
         closed = state.line == LINE_CLOSED
         return {
             "user_id": user_id,
