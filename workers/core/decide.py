@@ -5,10 +5,13 @@ ids, loans and settlements, installments and payments, logins, credit scores), t
 rule listening to its type updates its own slice and raises its flags (``workers.core.rules``,
 in registry order); then the line's lifecycle closes the line or grants eligibility.
 
-Pure and deterministic: time comes from the event, never from a clock. The state passed in
-is owned by the fold and updated in place (callers that need the old state keep a
-serialised copy). Deadlines are not fired here: the caller fires every deadline at or
-before the event's ``occurred_at`` first (see ``engine.Engine``).
+Pure and deterministic: time comes from the event, never from a clock. ``decide`` updates
+the state passed in, in place, atomically per event: if it fails (a defect), the state is
+exactly as it was before the event. It saves the fields an event of that type may change
+(``WRITES``: the facts of its type, the slices of the rules listening to it and the line's
+lifecycle; collections as shallow copies, which is why a record in them is replaced, never
+changed in place) and puts them back on failure. Deadlines are not fired here: the caller
+fires every deadline at or before the event's ``occurred_at`` first (see ``engine.Engine``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from schemas.events import (
 from schemas.outputs import Output
 from workers.core.compiled import Compiled
 from workers.core.installments import completed_at, past_due_since
+from workers.core.lifecycle import WRITES as LIFECYCLE_WRITES
 from workers.core.lifecycle import Step, schedule
 from workers.core.money import fen
 from workers.core.rules import LISTENERS, ON_SETTLEMENT
@@ -40,6 +44,7 @@ from workers.core.state import (
     MAX_PAYMENTS,
     MAX_SCORES,
     MAX_SETTLED,
+    FieldSaver,
     Installment,
     Loan,
     UserState,
@@ -65,17 +70,26 @@ def decide(
     key = event.event_id
     if key in state.seen:
         return state, [], True
+    saver = _SAVERS[event.type]
+    saved = saver.save(state)
+    forgotten: list[tuple[str, int]] = []
     step = Step(state, rules, event.user_id, at, event.event_id, drops)
-    _remember(step, key)
-    _FACTS[event.type](step, event)
-    for rule in LISTENERS[event.type]:
-        rule.on_event(step, event)
-    step.finish()
-    schedule(state, rules)
+    try:
+        _remember(step, key, forgotten)
+        _FACTS[event.type](step, event)
+        for rule in LISTENERS[event.type]:
+            rule.on_event(step, event)
+        step.finish()
+        schedule(state, rules)
+    except BaseException:
+        saver.restore(state, saved)
+        _unremember(state, key, forgotten)
+        raise
     return state, step.outputs, False
 
 
-def _remember(step: Step, key: str) -> None:
+def _remember(step: Step, key: str, forgotten: list[tuple[str, int]]) -> None:
+    """Remember the event id; forget ids older than the dedupe window (into ``forgotten``)."""
     state, rules, at = step.state, step.rules, step.at
     state.first_at = at if state.first_at is None else min(state.first_at, at)
     state.last_at = at if state.last_at is None else max(state.last_at, at)
@@ -88,12 +102,21 @@ def _remember(step: Step, key: str) -> None:
         oldest = next(iter(seen))
         if seen[oldest] >= horizon:
             step.dropped("event_ids")  # still inside the dedupe window
-        del seen[oldest]
+        forgotten.append((oldest, seen.pop(oldest)))
     while seen:
         oldest = next(iter(seen))
         if seen[oldest] >= horizon:
             break
-        del seen[oldest]
+        forgotten.append((oldest, seen.pop(oldest)))
+
+
+def _unremember(state: UserState, key: str, forgotten: list[tuple[str, int]]) -> None:
+    """Undo ``_remember``: the ids it forgot were the oldest, in order; ``key`` the newest."""
+    state.seen.pop(key, None)
+    if forgotten:
+        seen = {oldest: at for oldest, at in forgotten if oldest != key}
+        seen.update(state.seen)
+        state.seen = seen
 
 
 # The facts each event type adds to the user's state, before the rules listening to it
@@ -207,6 +230,19 @@ def _mark_paid(step: Step, key: str, completed_at: int, due_day: int) -> None:
         del paid[next(iter(paid))]
 
 
+def _copy_installment(item: Installment) -> Installment:
+    return Installment(
+        item.loan_id,
+        item.number,
+        item.product,
+        item.due_day,
+        item.billed,
+        item.paid,
+        item.milestones_done,
+        list(item.payments),
+    )
+
+
 def _record_payment(item: Installment, at: int, amount: int) -> None:
     """Keep the money's time: when the bill was paid off decides late corrections."""
     insort(item.payments, [at, amount])
@@ -235,6 +271,10 @@ def _pay(step: Step, event: Repayment) -> None:
         (item for item in state.installments.values() if item.loan_id == event.loan_id),
         key=lambda item: item.number,
     )
+    for index, item in enumerate(loan_items):  # changed below: replaced, not changed in place
+        loan_items[index] = state.installments[installment_key(item.loan_id, item.number)] = (
+            _copy_installment(item)
+        )
     if event.settles_loan:
         for item in loan_items:
             if item.paid < item.billed:
@@ -287,3 +327,39 @@ _FACTS: dict[str, Callable[[Step, Any], None]] = {
     "transaction": on_transaction,
     "repayment": on_repayment,
 }
+
+
+_FACT_WRITES: dict[str, tuple[str, ...]] = {
+    "login": ("last_login_at",),
+    "device_change": (),
+    "bank_card_change": (),
+    "profile_change": ("scores", "score", "score_at"),
+    "transaction": ("last_drawdown_at", "loans"),
+    "repayment": (
+        "installments",
+        "paid_installments",
+        "credit",
+        "settled",
+        "loans",
+        "last_cleared_at",
+    ),
+}
+"""The facts each event type may change, besides ``first_at``, ``last_at`` and ``seen``."""
+
+_SETTLING = frozenset({"transaction", "repayment"})
+"""The event types that can settle a loan (``_settled``)."""
+
+
+def _writes(event_type: str) -> tuple[str, ...]:
+    """The fields of ``UserState`` an event of this type may change (``seen`` aside)."""
+    names = {"first_at", "last_at", *LIFECYCLE_WRITES, *_FACT_WRITES[event_type]}
+    for rule in LISTENERS[event_type]:
+        names.update(rule.writes)
+    if event_type in _SETTLING:
+        for rule in ON_SETTLEMENT:
+            names.update(rule.writes)
+    return tuple(sorted(names))
+
+
+WRITES: dict[str, tuple[str, ...]] = {event_type: _writes(event_type) for event_type in _FACTS}
+_SAVERS = {event_type: FieldSaver(names) for event_type, names in WRITES.items()}

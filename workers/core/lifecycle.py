@@ -25,6 +25,23 @@ from workers.core.state import (
 )
 from workers.core.timeutil import DAY, from_us, iso
 
+WRITES = (
+    "line",
+    "cycle",
+    "closed_at",
+    "close_reasons",
+    "cooling",
+    "anchor",
+    "awaiting_restore",
+    "eligible_at",
+    "episodes",
+    "recent_flags",
+    "timed",
+    "next_deadline",
+)
+"""The fields of ``UserState`` a step may change whatever happens: flags, episodes, the
+line's lifecycle and the next deadline."""
+
 _NAMESPACE = uuid.UUID("5d0c3f4e-8a43-4e0b-9a57-6c1f0e2b7a11")
 
 

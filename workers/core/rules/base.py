@@ -79,6 +79,16 @@ class Rule(Generic[ConfigT, ParamsT]):
     """The event types ``on_event`` is called for."""
     state_fields: ClassVar[tuple[str, ...]] = ()
     """The fields of ``UserState`` that only this rule reads and writes."""
+    also_writes: ClassVar[tuple[str, ...]] = ()
+    """Other fields its hooks change (besides ``episodes`` and the line's lifecycle, which
+    every rule may change through ``Step``). ``decide`` saves what an event may change, so
+    that a failure leaves the state as it was: a hook must not change anything else, and it
+    replaces a record of a shared collection rather than changing it in place."""
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        """The fields of ``UserState`` the rule's hooks may change."""
+        return (*self.state_fields, *self.also_writes)
 
     @property
     def section(self) -> str:

@@ -4,7 +4,7 @@ to most of the drawn amount."""
 from __future__ import annotations
 
 from bisect import insort
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -47,6 +47,7 @@ class CashOut(Rule[CashOutConfig, Params]):
     standing = True
     events = frozenset({"bank_card_change", "transaction"})
     state_fields = ("card_binds", "outflows")
+    also_writes = ("loans",)
 
     def compile(self, config: CashOutConfig) -> Params:
         return Params(
@@ -108,7 +109,7 @@ class CashOut(Rule[CashOutConfig, Params]):
             found = self.for_loan(step.state, step.rules, loan)
             if found is not None:
                 evidence, completed_at = found
-                loan.cash_out_flagged = True
+                step.state.loans[loan.loan_id] = replace(loan, cash_out_flagged=True)
                 # When the outflows, in time order, reached the ratio: the same whichever of
                 # the drawdown, the binds and the outflows arrived last.
                 step.raise_flag(CODE, evidence, loan.loan_id, at=max(step.at, completed_at))

@@ -83,9 +83,10 @@ class DeviceSwitching(Rule[DeviceSwitchingConfig, Params]):
         params: Params = step.rules.params[CODE]
         last_at = state.last_at if state.last_at is not None else at
         horizon = last_at - params.keep
-        uses = state.devices.get(device_id)
-        if uses is None:
-            uses = state.devices[device_id] = []
+        previous = state.devices.get(device_id)
+        uses = [] if previous is None else previous.copy()  # never changed in place
+        if previous is None:
+            state.devices[device_id] = uses
         insort(uses, at)
         kept = [t for t in uses if t >= horizon] if uses[0] < horizon else uses
         # A use between two others of the same device no further apart than the shortest
