@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import tomllib
 from importlib import resources
+from pathlib import Path
 from typing import get_args
 
 import pytest
 
 from schemas.outputs import REASON_CODES, RuleCode
 from tests.core.scenario import Timeline, at, score
+from workers.core import rules as rules_package
 from workers.core.compiled import compile_policy
 from workers.core.messages import close_message, code_text, unmet_message
 from workers.core.policy import Policy, load_policy, parse_policy
@@ -27,7 +29,7 @@ def test_the_registry_and_the_contracts_list_the_same_codes_in_the_same_order() 
 def test_each_rule_is_whole(rule: Rule[RuleConfig, object]) -> None:
     assert rule.section == rule.code.lower()
     assert issubclass(rule.config_model, RuleConfig)
-    assert rule.config_model().action == "close_line"
+    assert rule.config_model() == load_policy().rule(rule.code), "defaults: default.toml's"
     assert rule.describes and rule.close_text
     assert rule.standing or rule.time_triggered, "a rule is true at some instant or at a deadline"
     assert all(event_type in LISTENERS for event_type in rule.events)
@@ -62,7 +64,8 @@ def test_a_section_is_validated_by_its_rules_model() -> None:
 def test_compiled_parameters_come_from_every_rule() -> None:
     compiled = compile_policy(load_policy())
     assert set(compiled.params) == set(REASON_CODES)
-    assert compiled.close_codes == frozenset(REASON_CODES)
+    assert compiled.active_codes == frozenset(REASON_CODES)
+    assert compiled.close_codes == frozenset(REASON_CODES) - {"CARD_BIND_UNBIND"}
 
 
 def test_standing_and_time_triggered_sets() -> None:
@@ -71,6 +74,12 @@ def test_standing_and_time_triggered_sets() -> None:
     assert [rule.code for rule in STANDING] == [
         code for code in REASON_CODES if code != "INACTIVITY"
     ]
+
+
+def test_every_module_of_the_package_is_a_registered_rule() -> None:
+    package = Path(rules_package.__file__).parent
+    modules = {path.stem for path in package.glob("*.py")} - {"__init__", "base"}
+    assert modules == {rule.section for rule in RULES}
 
 
 def test_messages_come_from_the_rules() -> None:

@@ -1,38 +1,26 @@
 """The registry: every rule of the policy, in reason-code order.
 
-Adding a rule: a module in this package with a ``RULE`` (see ``base.Rule``), listed below;
-its code in ``schemas.outputs.RuleCode`` (the contracts do not import the core; a test
-checks the two agree); its section in ``workers/policy/default.toml``. The policy's
+Adding a rule: a module in this package named after its reason code in lower case, with a
+``RULE`` (see ``base.Rule``); the code in ``schemas.outputs.RuleCode``, the one list of
+codes (the contracts do not import the core: the registry reads it); its section in
+``workers/policy/default.toml``. docs/policy.md has a worked example. The policy's
 sections, compiled parameters, messages, the standing and time-triggered sets and the
 status API all derive from this list.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from schemas.events import EVENT_TYPES
-from workers.core.rules import (
-    account_info_churn,
-    cash_out,
-    device_switching,
-    frequent_early_repayment,
-    inactivity,
-    low_credit_score,
-    score_swiping,
-    serious_overdue,
-)
+from schemas.outputs import REASON_CODES
 from workers.core.rules.base import AnyRule, Rule, RuleConfig, Truth
 
-RULES: tuple[AnyRule, ...] = (
-    serious_overdue.RULE,
-    cash_out.RULE,
-    score_swiping.RULE,
-    frequent_early_repayment.RULE,
-    device_switching.RULE,
-    account_info_churn.RULE,
-    inactivity.RULE,
-    low_credit_score.RULE,
+RULES: tuple[AnyRule, ...] = tuple(
+    import_module(f"{__name__}.{code.lower()}").RULE for code in REASON_CODES
 )
-"""In reason-code order: the order of a closure's reasons."""
+"""Each reason code's ``RULE``, from the module named after it in lower case, in the order of
+``RuleCode``: the order of a closure's reasons."""
 
 BY_CODE: dict[str, AnyRule] = {rule.code: rule for rule in RULES}
 
