@@ -16,8 +16,10 @@ RuleCode = Literal[
     "ACCOUNT_INFO_CHURN",
     "INACTIVITY",
     "LOW_CREDIT_SCORE",
+    "CARD_BIND_UNBIND",
 ]
-"""The eight rules' reason codes, written out here only: the rest derive from this."""
+"""The rules' reason codes, written out here only: the rest derive from this (the core's
+rule registry, ``workers/core/rules``, has one module per code, in this order)."""
 
 REASON_CODES: tuple[str, ...] = get_args(RuleCode)
 

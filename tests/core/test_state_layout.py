@@ -5,13 +5,13 @@ whole history had run on this release; the layout cannot change without a new ve
 after ``replay --until CUT``: an open line, a paid and an unpaid installment past three
 overdue milestones, devices, a card, a credit score and a phone change.
 ``fixtures/state-layout-1-read-by-2.json`` is that state as layout 2 read and wrote it back.
-``fixtures/state-layout-2.json`` was written by layout 2 for ``full_state()``: every field
-of every record set.
+``fixtures/state-layout-2.json`` was written by layout 2 and ``fixtures/state-layout-3.json``
+by layout 3 for ``full_state()``: every field of every record set (that layout had).
 """
 
 from __future__ import annotations
 
-from dataclasses import MISSING, fields, is_dataclass
+from dataclasses import MISSING, fields, is_dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,25 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "state-layout-1.json"
 
 LAYOUT_FIELDS: dict[int, dict[str, list[str]]] = {
+    4: {
+        "UserState": [
+            "first_at", "last_at", "line", "cycle", "closed_at", "close_reasons", "cooling",
+            "anchor", "awaiting_restore", "eligible_at", "last_drawdown_at", "last_login_at",
+            "score", "score_at", "scores", "seen", "devices", "card_binds", "outflows", "loans",
+            "settled", "installments", "paid_installments", "credit", "quick_cycles",
+            "early_settlements", "churn", "episodes", "recent_flags", "next_deadline",
+            "last_cleared_at", "waiting", "timed", "card_changes",
+        ],
+        "Outflow": ["at", "amount", "card_id", "event_id"],
+        "Loan": [
+            "loan_id", "drawn_at", "amount", "term_months", "product", "event_id", "final_due",
+            "cash_out_flagged",
+        ],
+        "Installment": [
+            "loan_id", "number", "product", "due_day", "billed", "paid", "milestones_done",
+            "payments",
+        ],
+    },
     3: {
         "UserState": [
             "first_at", "last_at", "line", "cycle", "closed_at", "close_reasons", "cooling",
@@ -159,6 +178,7 @@ def full_state() -> UserState:
         last_cleared_at=5_400,
         waiting=[(31_000, "e9", '{"event_id":"e9"}')],
         timed=[["flag", "QUICK_CYCLE", 5_500, "L1", "flag-1", 1]],
+        card_changes=[(2_000, "card-B", "bind"), (2_500, "card-B", "unbind")],
     )
 
 
@@ -200,7 +220,14 @@ def test_a_state_reads_back_as_written(state: UserState) -> None:
 def test_layout_2_reads_as_it_was_written() -> None:
     blob = (FIXTURES / "state-layout-2.json").read_bytes()
     assert blob.startswith(b"[2,")
-    assert deserialize(blob) == full_state()
+    assert deserialize(blob) == replace(full_state(), card_changes=[])
+
+
+def test_layout_3_reads_as_it_was_written() -> None:
+    """Written by layout 3 for ``full_state()``; layout 4's card changes start empty."""
+    blob = (FIXTURES / "state-layout-3.json").read_bytes()
+    assert blob.startswith(b"[3,")
+    assert deserialize(blob) == replace(full_state(), card_changes=[])
 
 
 def test_layout_1_reads_as_layout_2_read_it() -> None:
@@ -216,7 +243,9 @@ def test_layout_1_reads_as_layout_2_read_it() -> None:
         (b"[3, 1, 2]", "layout 3: 2 fields"),
         (b'["3"]', "layout version '3'"),
         (b"{}", "layout version None"),
-        (b"[3" + b", null" * 33 + b"]", "layout 3"),
+        (b"[3" + b", null" * 33 + b"]", "layout 4"),
+        (b"[4, 1, 2]", "layout 4: 2 fields"),
+        (b"[4" + b", null" * 34 + b"]", "layout 4"),
     ],
 )
 def test_a_row_that_does_not_fit_its_layout_is_refused(blob: bytes, message: str) -> None:

@@ -16,10 +16,12 @@ from typing import Any
 from schemas.events import Event
 from schemas.outputs import Decision, Flag, Output, Reason
 from workers.core.compiled import Compiled
+from workers.core.installments import unpaid_at
 from workers.core.lifecycle import stable_id
 from workers.core.messages import code_text
+from workers.core.rules import BY_CODE, TIME_TRIGGERED_CODES
 from workers.core.state import LINE_CLOSED, LINE_OPEN, UserState
-from workers.core.timeutil import day_start_us, from_us, iso
+from workers.core.timeutil import from_us, iso
 
 CORRECTION_MESSAGE = (
     "Information that arrived late shows that {what} did not apply when your credit line "
@@ -72,7 +74,7 @@ def _flag_holds(
     state: UserState, rules: Compiled, code: str, deadline: int, key: str, event: Event, at: int
 ) -> bool:
     if code == "OVERDUE":
-        return _unpaid_at(state, key.split("@")[0], deadline)
+        return unpaid_at(state, key.split("@")[0], deadline)
     return _condition_holds(state, rules, code, deadline, event, at)
 
 
@@ -80,32 +82,9 @@ def _condition_holds(
     state: UserState, rules: Compiled, code: str, deadline: int, event: Event, at: int
 ) -> bool:
     """Whether a time-triggered condition held at ``deadline``, the late event included."""
-    if code == "INACTIVITY":
-        # Only a drawdown dated inside the 90 days before the deadline undoes it.
-        drawdown = event.type == "transaction" and event.kind == "loan_drawdown"
-        return not (drawdown and deadline - rules.inactivity < at < deadline)
-    if code == "SERIOUS_OVERDUE":
-        serious = [
-            key
-            for key, item in state.installments.items()
-            if day_start_us(item.due_day + rules.serious_days) <= deadline
-        ]
-        serious += [
-            key
-            for key, (_, due_day) in state.paid_installments.items()
-            if due_day >= 0 and day_start_us(due_day + rules.serious_days) <= deadline
-        ]
-        return any(_unpaid_at(state, key, deadline) for key in serious)
-    return True  # not a time-triggered condition: never corrected
-
-
-def _unpaid_at(state: UserState, installment: str, deadline: int) -> bool:
-    """Whether the installment's bill was not yet paid off at ``deadline`` (events at the
-    deadline's instant come after it). An installment no longer known is taken as unpaid."""
-    paid = state.paid_installments.get(installment)
-    if paid is None:
-        return True
-    return paid[0] >= deadline
+    if code not in TIME_TRIGGERED_CODES:
+        return True  # not a time-triggered condition: never corrected
+    return BY_CODE[code].held_at(state, rules, deadline, event, at)
 
 
 def _retraction(

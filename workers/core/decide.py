@@ -1,9 +1,17 @@
 """The decision fold: ``decide(state, event, rules) -> (state, outputs, duplicate)``.
 
-Pure and deterministic: time comes from the event, never from a clock. The state passed in
-is owned by the fold and updated in place (callers that need the old state keep a
-serialised copy). Deadlines are not fired here: the caller fires every deadline at or
-before the event's ``occurred_at`` first (see ``engine.Engine``).
+An event first adds the facts it carries to the user's state (first and last times, seen
+ids, loans and settlements, installments and payments, logins, credit scores), then each
+rule listening to its type updates its own slice and raises its flags (``workers.core.rules``,
+in registry order); then the line's lifecycle closes the line or grants eligibility.
+
+Pure and deterministic: time comes from the event, never from a clock. ``decide`` updates
+the state passed in, in place, atomically per event: if it fails (a defect), the state is
+exactly as it was before the event. It saves the fields an event of that type may change
+(``WRITES``: the facts of its type, the slices of the rules listening to it and the line's
+lifecycle; collections as shallow copies, which is why a record in them is replaced, never
+changed in place) and puts them back on failure. Deadlines are not fired here: the caller
+fires every deadline at or before the event's ``occurred_at`` first (see ``engine.Engine``).
 """
 
 from __future__ import annotations
@@ -11,7 +19,6 @@ from __future__ import annotations
 from bisect import insort
 from collections import Counter
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from schemas.events import (
@@ -24,34 +31,26 @@ from schemas.events import (
     Transaction,
 )
 from schemas.outputs import Output
-from workers.core import signals
 from workers.core.compiled import Compiled
+from workers.core.installments import completed_at, past_due_since
+from workers.core.lifecycle import WRITES as LIFECYCLE_WRITES
 from workers.core.lifecycle import Step, schedule
+from workers.core.money import fen
+from workers.core.rules import LISTENERS, ON_SETTLEMENT
 from workers.core.state import (
-    MAX_BINDS_PER_CARD,
-    MAX_CARDS,
-    MAX_CHURN_ITEMS,
-    MAX_CYCLE_ITEMS,
-    MAX_DEVICES,
     MAX_INSTALLMENTS,
     MAX_LOANS,
-    MAX_OUTFLOWS,
     MAX_PAID_INSTALLMENTS,
     MAX_PAYMENTS,
     MAX_SCORES,
     MAX_SETTLED,
-    MAX_USES_PER_DEVICE,
+    FieldSaver,
     Installment,
     Loan,
-    Outflow,
     UserState,
     installment_key,
 )
 from workers.core.timeutil import add_months_us, day_number, to_us
-
-
-def fen(amount: Decimal) -> int:
-    return int(amount * 100)
 
 
 def decide(
@@ -71,15 +70,26 @@ def decide(
     key = event.event_id
     if key in state.seen:
         return state, [], True
+    saver = _SAVERS[event.type]
+    saved = saver.save(state)
+    forgotten: list[tuple[str, int]] = []
     step = Step(state, rules, event.user_id, at, event.event_id, drops)
-    _remember(step, key)
-    _HANDLERS[event.type](step, event)
-    step.finish()
-    schedule(state, rules)
+    try:
+        _remember(step, key, forgotten)
+        _FACTS[event.type](step, event)
+        for rule in LISTENERS[event.type]:
+            rule.on_event(step, event)
+        step.finish()
+        schedule(state, rules)
+    except BaseException:
+        saver.restore(state, saved)
+        _unremember(state, key, forgotten)
+        raise
     return state, step.outputs, False
 
 
-def _remember(step: Step, key: str) -> None:
+def _remember(step: Step, key: str, forgotten: list[tuple[str, int]]) -> None:
+    """Remember the event id; forget ids older than the dedupe window (into ``forgotten``)."""
     state, rules, at = step.state, step.rules, step.at
     state.first_at = at if state.first_at is None else min(state.first_at, at)
     state.last_at = at if state.last_at is None else max(state.last_at, at)
@@ -92,164 +102,48 @@ def _remember(step: Step, key: str) -> None:
         oldest = next(iter(seen))
         if seen[oldest] >= horizon:
             step.dropped("event_ids")  # still inside the dedupe window
-        del seen[oldest]
+        forgotten.append((oldest, seen.pop(oldest)))
     while seen:
         oldest = next(iter(seen))
         if seen[oldest] >= horizon:
             break
-        del seen[oldest]
+        forgotten.append((oldest, seen.pop(oldest)))
 
 
-def _windowed(step: Step, signal: str, truth_fn: signals.TruthFn, later: list[int]) -> None:
-    """Raise ``signal`` when its windowed condition becomes true at the event or, for an
-    out-of-order event, at a later item whose window the event now fills."""
-    state = step.state
-    current = state.episodes.get(signal)
-    moments = [step.at, *sorted(t for t in later if t > step.at)] if later else [step.at]
-    for moment in moments:
-        truth = truth_fn(state, step.rules, moment)
-        if truth is None:
-            continue
-        if current is not None and moment <= current:
-            state.episodes[signal] = max(current, truth.until)
-            return
-        state.episodes[signal] = truth.until
-        step.raise_flag(signal, truth.evidence, at=moment)
-        return
+def _unremember(state: UserState, key: str, forgotten: list[tuple[str, int]]) -> None:
+    """Undo ``_remember``: the ids it forgot were the oldest, in order; ``key`` the newest."""
+    state.seen.pop(key, None)
+    if forgotten:
+        seen = {oldest: at for oldest, at in forgotten if oldest != key}
+        seen.update(state.seen)
+        state.seen = seen
 
 
-def _use_device(step: Step, device_id: str) -> None:
-    state, rules, at = step.state, step.rules, step.at
-    last_at = state.last_at if state.last_at is not None else at
-    horizon = last_at - rules.device_keep
-    uses = state.devices.get(device_id)
-    if uses is None:
-        uses = state.devices[device_id] = []
-    insort(uses, at)
-    kept = [t for t in uses if t >= horizon] if uses[0] < horizon else uses
-    # A use between two others of the same device no further apart than the shortest
-    # window can never change a distinct-device count: any window holding it holds one of them.
-    index = 1
-    while index < len(kept) - 1:
-        if kept[index + 1] - kept[index - 1] <= rules.device_min_window:
-            del kept[index]
-        else:
-            index += 1
-    if kept:
-        if len(kept) > MAX_USES_PER_DEVICE:
-            step.dropped("device_uses", len(kept) - MAX_USES_PER_DEVICE)
-        state.devices[device_id] = kept[-MAX_USES_PER_DEVICE:]
-    else:
-        del state.devices[device_id]  # a use older than every window still kept
-    if len(state.devices) > 1:
-        for device in [d for d, times in state.devices.items() if times[-1] < horizon]:
-            del state.devices[device]
-    if len(state.devices) > MAX_DEVICES:
-        by_recency = sorted(state.devices, key=lambda d: state.devices[d][-1])
-        step.dropped("devices", len(state.devices) - MAX_DEVICES)
-        for device in by_recency[: len(state.devices) - MAX_DEVICES]:
-            del state.devices[device]
-    if len(state.devices) < rules.device_min_threshold:
-        return  # too few devices for any window to reach its threshold
-    later = (
-        [t for times in state.devices.values() for t in times if at < t <= at + rules.device_keep]
-        if at < last_at
-        else []
-    )
-    _windowed(step, "DEVICE_SWITCHING", signals.devices_at, later)
-
-
-def _churn(step: Step, what: str, event_id: str) -> None:
-    state, rules, at = step.state, step.rules, step.at
-    horizon = (state.last_at or at) - rules.churn_window
-    state.churn = [item for item in state.churn if item[0] >= horizon]
-    insort(state.churn, (at, event_id, what))
-    if len(state.churn) > MAX_CHURN_ITEMS:
-        step.dropped("churn_changes", len(state.churn) - MAX_CHURN_ITEMS)
-        del state.churn[:-MAX_CHURN_ITEMS]
-    later = [t for t, _, _ in state.churn if at < t <= at + rules.churn_window]
-    _windowed(step, "ACCOUNT_INFO_CHURN", signals.churn_at, later)
-
-
-def _check_cash_out(step: Step, loans: list[Loan]) -> None:
-    for loan in loans:
-        if loan.cash_out_flagged:
-            continue
-        found = signals.cash_out_for(step.state, step.rules, loan)
-        if found is not None:
-            evidence, completed_at = found
-            loan.cash_out_flagged = True
-            # When the outflows, in time order, reached the ratio: the same whichever of
-            # the drawdown, the binds and the outflows arrived last.
-            step.raise_flag("CASH_OUT", evidence, loan.loan_id, at=max(step.at, completed_at))
-
-
-def _loans_covering(state: UserState, rules: Compiled, at: int) -> list[Loan]:
-    return [
-        loan
-        for loan in state.loans.values()
-        if loan.drawn_at <= at <= loan.drawn_at + rules.cash_window
-    ]
+# The facts each event type adds to the user's state, before the rules listening to it
+# update their own slices (``workers.core.rules``).
 
 
 def on_login(step: Step, event: Login) -> None:
-    if not event.success:
-        return
-    state = step.state
-    state.last_login_at = max(state.last_login_at or step.at, step.at)
-    _use_device(step, event.device_id)
+    if event.success:
+        state = step.state
+        state.last_login_at = max(state.last_login_at or step.at, step.at)
 
 
-def on_device_change(step: Step, event: DeviceChange) -> None:
-    _use_device(step, event.device_id)
-
-
-def on_bank_card_change(step: Step, event: BankCardChange) -> None:
-    state, rules, at = step.state, step.rules, step.at
-    if event.action == "bind":
-        horizon = (state.last_at or at) - rules.card_window - 2 * rules.cash_window
-        binds = [t for t in state.card_binds.get(event.card_id, []) if t >= horizon]
-        insort(binds, at)
-        if len(binds) > MAX_BINDS_PER_CARD:
-            step.dropped("card_binds", len(binds) - MAX_BINDS_PER_CARD)
-        state.card_binds[event.card_id] = binds[-MAX_BINDS_PER_CARD:]
-        for card in [
-            c for c, times in state.card_binds.items() if not times or times[-1] < horizon
-        ]:
-            del state.card_binds[card]
-        while len(state.card_binds) > MAX_CARDS:
-            oldest = min(state.card_binds, key=lambda c: state.card_binds[c][-1])
-            step.dropped("cards")
-            del state.card_binds[oldest]
-        # A bind that arrives late can complete a cash-out already under way.
-        _check_cash_out(step, [loan for loan in state.loans.values() if loan.drawn_at >= horizon])
-    _churn(step, f"card_{event.action}", event.event_id)
+def on_nothing(step: Step, event: DeviceChange | BankCardChange) -> None:
+    """Devices and cards are the rules' own slices of state."""
 
 
 def on_profile_change(step: Step, event: ProfileChange) -> None:
-    state, rules, at = step.state, step.rules, step.at
-    if event.field in rules.churn_fields:
-        _churn(step, event.field, event.event_id)
     if event.field != "credit_score" or event.credit_score is None:
         return
-    insort(state.scores, [at, event.credit_score])
+    state = step.state
+    insort(state.scores, [step.at, event.credit_score])
     del state.scores[:-MAX_SCORES]
     state.score_at, state.score = state.scores[-1]  # the latest by occurred_at
-    # The score becomes low whenever one under the minimum follows one at or above it (or
-    # none): in time order, whatever order the scores arrived in.
-    raised = state.episodes.get("LOW_CREDIT_SCORE")
-    previous_low = False
-    for scored_at, value in state.scores:
-        low = value < rules.min_score
-        if low and not previous_low and scored_at >= at and (raised is None or scored_at > raised):
-            state.episodes["LOW_CREDIT_SCORE"] = raised = scored_at
-            evidence = signals.score_evidence(rules, value, scored_at)
-            step.raise_flag("LOW_CREDIT_SCORE", evidence, at=scored_at)
-        previous_low = low
 
 
 def on_transaction(step: Step, event: Transaction) -> None:
-    state, rules, at = step.state, step.rules, step.at
+    state, at = step.state, step.at
     if event.kind == "loan_drawdown" and event.loan_id is not None:
         state.last_drawdown_at = max(state.last_drawdown_at or at, at)
         term = event.term_months or 1
@@ -264,69 +158,31 @@ def on_transaction(step: Step, event: Transaction) -> None:
         )
         settled_at = state.settled.get(event.loan_id)
         if settled_at is not None:
-            _classify_settlement(step, loan, settled_at)
-            return
-        if event.loan_id not in state.loans:
+            _settled(step, loan, settled_at)
+        elif event.loan_id not in state.loans:
             state.loans[event.loan_id] = loan
             _prune_loans(step)
-        if event.loan_id in state.loans:
-            _check_cash_out(step, [state.loans[event.loan_id]])
-    elif event.kind in ("transfer_out", "withdrawal") and event.card_id is not None:
-        horizon = (state.last_at or at) - 2 * rules.cash_window
-        state.outflows = [o for o in state.outflows if o.at >= horizon]
-        state.outflows.append(Outflow(at, fen(event.amount), event.card_id, event.event_id))
-        if len(state.outflows) > MAX_OUTFLOWS:
-            step.dropped("outflows", len(state.outflows) - MAX_OUTFLOWS)
-            del state.outflows[:-MAX_OUTFLOWS]
-        _check_cash_out(step, _loans_covering(state, rules, at))
+
+
+def _settled(step: Step, loan: Loan, settled_at: int) -> None:
+    """A loan is settled: the rules that judge settlements (quick cycles, early ones)."""
+    for rule in ON_SETTLEMENT:
+        rule.on_settlement(step, loan, settled_at)
 
 
 def _prune_loans(step: Step) -> None:
     """Forget loans past their final due date (settling them can no longer be early)."""
-    state, rules = step.state, step.rules
+    state = step.state
     now = state.last_at or 0
+    keep = step.rules.params["CASH_OUT"].window  # a cash-out can complete until then
     for loan_id in [
-        loan_id for loan_id, loan in state.loans.items() if loan.final_due < now - rules.cash_window
+        loan_id for loan_id, loan in state.loans.items() if loan.final_due < now - keep
     ]:
         del state.loans[loan_id]
     while len(state.loans) > MAX_LOANS:
         oldest = min(state.loans, key=lambda loan_id: state.loans[loan_id].drawn_at)
         step.dropped("loans")
         del state.loans[oldest]
-
-
-def _classify_settlement(step: Step, loan: Loan, settled_at: int) -> None:
-    """A quick cycle (settled within 48 h) or an early settlement (later, before final due)."""
-    state, rules = step.state, step.rules
-    held = settled_at - loan.drawn_at
-    if 0 <= held <= rules.quick_cycle:
-        state.quick_cycles = _add_item(
-            step, "quick_cycles", state.quick_cycles, settled_at, loan.loan_id, rules.swipe_window
-        )
-        later = [t for t, _ in state.quick_cycles]
-        _windowed(step, "SCORE_SWIPING", signals.swiping_at, later)
-    elif held > rules.early_after and settled_at < loan.final_due:
-        state.early_settlements = _add_item(
-            step,
-            "early_settlements",
-            state.early_settlements,
-            settled_at,
-            loan.loan_id,
-            rules.early_window,
-        )
-        later = [t for t, _ in state.early_settlements]
-        _windowed(step, "FREQUENT_EARLY_REPAYMENT", signals.early_at, later)
-
-
-def _add_item(
-    step: Step, what: str, items: list[tuple[int, str]], at: int, label: str, window: int
-) -> list[tuple[int, str]]:
-    horizon = (step.state.last_at or at) - window
-    kept = [item for item in items if item[0] >= horizon]
-    insort(kept, (at, label))
-    if len(kept) > MAX_CYCLE_ITEMS:
-        step.dropped(what, len(kept) - MAX_CYCLE_ITEMS)
-    return kept[-MAX_CYCLE_ITEMS:]
 
 
 def on_repayment(step: Step, event: Repayment) -> None:
@@ -374,6 +230,19 @@ def _mark_paid(step: Step, key: str, completed_at: int, due_day: int) -> None:
         del paid[next(iter(paid))]
 
 
+def _copy_installment(item: Installment) -> Installment:
+    return Installment(
+        item.loan_id,
+        item.number,
+        item.product,
+        item.due_day,
+        item.billed,
+        item.paid,
+        item.milestones_done,
+        list(item.payments),
+    )
+
+
 def _record_payment(item: Installment, at: int, amount: int) -> None:
     """Keep the money's time: when the bill was paid off decides late corrections."""
     insort(item.payments, [at, amount])
@@ -402,6 +271,10 @@ def _pay(step: Step, event: Repayment) -> None:
         (item for item in state.installments.values() if item.loan_id == event.loan_id),
         key=lambda item: item.number,
     )
+    for index, item in enumerate(loan_items):  # changed below: replaced, not changed in place
+        loan_items[index] = state.installments[installment_key(item.loan_id, item.number)] = (
+            _copy_installment(item)
+        )
     if event.settles_loan:
         for item in loan_items:
             if item.paid < item.billed:
@@ -431,13 +304,11 @@ def _pay(step: Step, event: Repayment) -> None:
         if item.paid >= item.billed:
             key = installment_key(item.loan_id, item.number)
             del state.installments[key]
-            _mark_paid(step, key, signals.completed_at(item), item.due_day)
-            cleared_overdue = cleared_overdue or signals.past_due_since(item) <= at
+            _mark_paid(step, key, completed_at(item), item.due_day)
+            cleared_overdue = cleared_overdue or past_due_since(item) <= at
     if cleared_overdue:
         state.last_cleared_at = max(state.last_cleared_at or at, at)
         step.negative_signal()
-    if "SERIOUS_OVERDUE" in state.episodes and signals.serious_at(state, step.rules, at) is None:
-        del state.episodes["SERIOUS_OVERDUE"]
     if event.settles_loan:
         state.settled[event.loan_id] = at
         while len(state.settled) > MAX_SETTLED:
@@ -445,14 +316,50 @@ def _pay(step: Step, event: Repayment) -> None:
             del state.settled[next(iter(state.settled))]
         loan = state.loans.pop(event.loan_id, None)
         if loan is not None:
-            _classify_settlement(step, loan, at)
+            _settled(step, loan, at)
 
 
-_HANDLERS: dict[str, Callable[[Step, Any], None]] = {
+_FACTS: dict[str, Callable[[Step, Any], None]] = {
     "login": on_login,
-    "device_change": on_device_change,
-    "bank_card_change": on_bank_card_change,
+    "device_change": on_nothing,
+    "bank_card_change": on_nothing,
     "profile_change": on_profile_change,
     "transaction": on_transaction,
     "repayment": on_repayment,
 }
+
+
+_FACT_WRITES: dict[str, tuple[str, ...]] = {
+    "login": ("last_login_at",),
+    "device_change": (),
+    "bank_card_change": (),
+    "profile_change": ("scores", "score", "score_at"),
+    "transaction": ("last_drawdown_at", "loans"),
+    "repayment": (
+        "installments",
+        "paid_installments",
+        "credit",
+        "settled",
+        "loans",
+        "last_cleared_at",
+    ),
+}
+"""The facts each event type may change, besides ``first_at``, ``last_at`` and ``seen``."""
+
+_SETTLING = frozenset({"transaction", "repayment"})
+"""The event types that can settle a loan (``_settled``)."""
+
+
+def _writes(event_type: str) -> tuple[str, ...]:
+    """The fields of ``UserState`` an event of this type may change (``seen`` aside)."""
+    names = {"first_at", "last_at", *LIFECYCLE_WRITES, *_FACT_WRITES[event_type]}
+    for rule in LISTENERS[event_type]:
+        names.update(rule.writes)
+    if event_type in _SETTLING:
+        for rule in ON_SETTLEMENT:
+            names.update(rule.writes)
+    return tuple(sorted(names))
+
+
+WRITES: dict[str, tuple[str, ...]] = {event_type: _writes(event_type) for event_type in _FACTS}
+_SAVERS = {event_type: FieldSaver(names) for event_type, names in WRITES.items()}

@@ -40,9 +40,10 @@ from schemas.outputs import Output
 from workers.core.compiled import compile_policy
 from workers.core.corrections import correct, needs_correction
 from workers.core.decide import decide
-from workers.core.lifecycle import STANDING, fire_deadline, unmet_restore_conditions
+from workers.core.lifecycle import fire_deadline, unmet_restore_conditions
 from workers.core.messages import close_message, unmet_message
 from workers.core.policy import Policy
+from workers.core.rules import STANDING
 from workers.core.state import LINE_CLOSED, MAX_WAITING, UserState, deserialize
 from workers.core.timeutil import from_us, iso, to_us
 from workers.core.users import Loader, Users
@@ -76,6 +77,7 @@ class Engine:
         self._clock: int | None = None
         self._dirty: set[str] = set()
         self._waiting: dict[str, int] = {}  # user id -> events waiting, for users with some
+        self._carried: list[Output] = []  # fired before a failed ``apply``: handed out next
         self.cap_drops: Counter[str] = Counter()
         """What the state's size caps forced out, by what (since the last ``take_counts``)."""
         self.late_events: Counter[str] = Counter()
@@ -127,12 +129,12 @@ class Engine:
         fires the others, in slices)."""
         at = to_us(event.occurred_at)
         clock = self._clock
-        outputs: list[Output] = []
+        outputs = self._take_carried()
         if clock is None or at > clock:
             self._clock = clock = at
             heap = self._heap
             if fire_due and heap and heap[0][0] <= at - self._grace:
-                outputs = self._fire_due(at - self._grace)
+                outputs.extend(self._fire_due(at - self._grace))
         user_id = event.user_id
         state = self._users.use(user_id)
         if event.event_id in state.seen or any(w[1] == event.event_id for w in state.waiting):
@@ -147,7 +149,13 @@ class Engine:
         if waiting:
             self._wait(state, event, at)
         else:
-            outputs.extend(decide(state, event, rules, at, self.cap_drops)[1])
+            try:
+                outputs.extend(decide(state, event, rules, at, self.cap_drops)[1])
+            except BaseException:
+                # The user's state is as it was (decide is atomic); what other users'
+                # deadlines produced first is handed out by the next call.
+                self._carried.extend(outputs)
+                raise
             if state.timed and needs_correction(state, at):
                 outputs.extend(correct(state, rules, user_id, event, at))
         self._settle(user_id, state, clock - self._grace, outputs)
@@ -167,7 +175,7 @@ class Engine:
         if self._clock is None or at > self._clock:
             self._clock = at
         clock = self._clock
-        return self._fire_due(at if final else clock - self._grace)
+        return self._take_carried() + self._fire_due(at if final else clock - self._grace)
 
     def has_due(self, now: datetime | None = None) -> bool:
         """Whether a deadline is due at the clock (moved to ``now`` if later)."""
@@ -185,8 +193,12 @@ class Engine:
             if self._clock is None or moment > self._clock:
                 self._clock = moment
         if self._clock is None:
-            return []
-        return self._fire_due(self._clock - self._grace, limit)
+            return self._take_carried()
+        return self._take_carried() + self._fire_due(self._clock - self._grace, limit)
+
+    def _take_carried(self) -> list[Output]:
+        carried, self._carried = self._carried, []
+        return carried
 
     def _wait(self, state: UserState, event: Event, at: int) -> None:
         """Hold an event dated at or after the user's pending deadline until it fires."""
@@ -299,10 +311,10 @@ class Engine:
             return None
         now = self._clock if self._clock is not None else (state.last_at or 0)
         active = []
-        for code, truth_fn in STANDING.items():
-            truth = truth_fn(state, self._rules, now)
+        for rule in STANDING:
+            truth = rule.truth_at(state, self._rules, now)
             if truth is not None:
-                active.append({"signal": code, "evidence": truth.evidence})
+                active.append({"signal": rule.code, "evidence": truth.evidence})
         closed = state.line == LINE_CLOSED
         return {
             "user_id": user_id,

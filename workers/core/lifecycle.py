@@ -10,10 +10,11 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from schemas.outputs import REASON_CODES, Decision, Flag, Output, Reason
-from workers.core import signals
+from schemas.outputs import Decision, Flag, Output, Reason
 from workers.core.compiled import Compiled
+from workers.core.installments import past_due_since
 from workers.core.messages import close_message, restore_message
+from workers.core.rules import RULES, STANDING, TIME_TRIGGERED, TIME_TRIGGERED_CODES
 from workers.core.state import (
     LINE_CLOSED,
     LINE_OPEN,
@@ -22,23 +23,26 @@ from workers.core.state import (
     MAX_TIMED,
     UserState,
 )
-from workers.core.timeutil import DAY, day_start_us, from_us, iso
+from workers.core.timeutil import DAY, from_us, iso
+
+WRITES = (
+    "line",
+    "cycle",
+    "closed_at",
+    "close_reasons",
+    "cooling",
+    "anchor",
+    "awaiting_restore",
+    "eligible_at",
+    "episodes",
+    "recent_flags",
+    "timed",
+    "next_deadline",
+)
+"""The fields of ``UserState`` a step may change whatever happens: flags, episodes, the
+line's lifecycle and the next deadline."""
 
 _NAMESPACE = uuid.UUID("5d0c3f4e-8a43-4e0b-9a57-6c1f0e2b7a11")
-
-STANDING: dict[str, signals.TruthFn] = {
-    "SERIOUS_OVERDUE": signals.serious_at,
-    "CASH_OUT": signals.cash_out_active_at,
-    "SCORE_SWIPING": signals.swiping_at,
-    "FREQUENT_EARLY_REPAYMENT": signals.early_at,
-    "DEVICE_SWITCHING": signals.devices_at,
-    "ACCOUNT_INFO_CHURN": signals.churn_at,
-    "LOW_CREDIT_SCORE": signals.low_score_at,
-}
-"""Conditions that can be true at any instant (INACTIVITY is only ever true at its deadline)."""
-
-TIME_TRIGGERED = frozenset({"SERIOUS_OVERDUE", "INACTIVITY"})
-"""Reason codes raised by a deadline firing, which a late event can prove wrong."""
 
 
 def stable_id(*parts: object) -> str:
@@ -134,15 +138,15 @@ class Step:
     def _close(self, at: int) -> None:
         state, rules = self.state, self.rules
         reasons: list[tuple[str, dict[str, Any]]] = []
-        for code in REASON_CODES:
+        for rule in RULES:
+            code = rule.code
             if code not in rules.close_codes:
                 continue
             raised = self.raised.get(code)
             if raised is not None and raised[1] == at:
                 reasons.append((code, raised[0]))
                 continue
-            truth_fn = STANDING.get(code)
-            truth = truth_fn(state, rules, at) if truth_fn else None
+            truth = rule.truth_at(state, rules, at) if rule.standing else None
             if truth is not None:
                 reasons.append((code, truth.evidence))
         codes = {code for code, _ in reasons}
@@ -154,7 +158,7 @@ class Step:
         state.anchor = at
         state.awaiting_restore = False
         decision_id = stable_id(self.user_id, "close_line", state.cycle)
-        if self.trigger is None and codes <= TIME_TRIGGERED:
+        if self.trigger is None and codes <= TIME_TRIGGERED_CODES:
             record = ["close", "+".join(sorted(codes)), at, "", decision_id, state.cycle]
             remember_timed(state, record)
         self.outputs.append(
@@ -229,7 +233,7 @@ def unmet_restore_conditions(state: UserState, rules: Compiled, at: int) -> list
     if state.anchor is not None and at < state.anchor + state.cooling:
         unmet.append(("COOLING_PERIOD_NOT_OVER", None))
     if any(
-        item.paid < item.billed and signals.past_due_since(item) <= at
+        item.paid < item.billed and past_due_since(item) <= at
         for item in state.installments.values()
     ):
         unmet.append(("INSTALLMENT_PAST_DUE", None))
@@ -239,38 +243,21 @@ def unmet_restore_conditions(state: UserState, rules: Compiled, at: int) -> list
         unmet.append(("NO_RECENT_LOGIN", None))
     # The risk must be over: no close rule's condition may still hold (INACTIVITY counts
     # from the eligibility, so it cannot hold yet).
-    for code in REASON_CODES:
-        truth_fn = STANDING.get(code)
-        if code in rules.close_codes and truth_fn is not None and truth_fn(state, rules, at):
-            unmet.append(("RISK_STILL_PRESENT", code))
+    for rule in STANDING:
+        if rule.code in rules.close_codes and rule.truth_at(state, rules, at):
+            unmet.append(("RISK_STILL_PRESENT", rule.code))
     return unmet
 
 
-def next_milestone(item_due_day: int, done: int, rules: Compiled) -> int | None:
-    if done >= len(rules.milestones):
-        return None
-    return day_start_us(item_due_day + rules.milestones[done])
-
-
 def schedule(state: UserState, rules: Compiled) -> None:
-    """Set the user's next deadline: the earliest overdue milestone, inactivity or restore."""
+    """Set the user's next deadline: the earliest of the time-triggered rules' (overdue
+    milestones, inactivity) and, for a closed line, the end of its cooling."""
     best: int | None = None
-    milestones = rules.milestones
-    for item in state.installments.values():
-        if item.milestones_done < len(milestones) and item.paid < item.billed:
-            due = (item.due_day + milestones[item.milestones_done]) * DAY
-            if best is None or due < best:
-                best = due
-    if state.line != LINE_CLOSED:
-        if "INACTIVITY" in rules.active_codes:
-            deadline = signals.inactivity_deadline(state, rules)
-            if (
-                deadline is not None
-                and state.episodes.get("INACTIVITY") != deadline
-                and (best is None or deadline < best)
-            ):
-                best = deadline
-    elif not state.awaiting_restore and state.anchor is not None:
+    for rule in TIME_TRIGGERED:
+        deadline = rule.deadline(state, rules)
+        if deadline is not None and (best is None or deadline < best):
+            best = deadline
+    if state.line == LINE_CLOSED and not state.awaiting_restore and state.anchor is not None:
         deadline = state.anchor + state.cooling
         if best is None or deadline < best:
             best = deadline
@@ -285,30 +272,8 @@ def fire_deadline(
     if at is None:
         return []
     step = Step(state, rules, user_id, at, None, drops)
-    due_items = sorted(
-        (item for item in state.installments.values() if item.paid < item.billed),
-        key=lambda item: (item.due_day, item.loan_id, item.number),
-    )
-    for item in due_items:
-        while (due := next_milestone(item.due_day, item.milestones_done, rules)) is not None:
-            if due > at:
-                break
-            days = rules.milestones[item.milestones_done]
-            item.milestones_done += 1
-            key = f"{item.loan_id}#{item.number}@{days}"
-            if days in rules.flag_milestones:
-                evidence = signals.installment_evidence(item, at)
-                step.raise_flag("OVERDUE", evidence, key, overdue_days=days)
-            if days == rules.serious_days and "SERIOUS_OVERDUE" not in state.episodes:
-                truth = signals.serious_at(state, rules, at)
-                if truth is not None:
-                    state.episodes["SERIOUS_OVERDUE"] = signals.FAR_FUTURE
-                    step.raise_flag("SERIOUS_OVERDUE", truth.evidence, key)
-    if state.line != LINE_CLOSED and "INACTIVITY" in rules.active_codes:
-        deadline = signals.inactivity_deadline(state, rules)
-        if deadline == at and state.episodes.get("INACTIVITY") != deadline:
-            state.episodes["INACTIVITY"] = at
-            step.raise_flag("INACTIVITY", signals.inactivity_evidence(state, rules), str(at))
+    for rule in TIME_TRIGGERED:
+        rule.on_deadline(step)
     step.finish()
     if (
         state.line == LINE_CLOSED

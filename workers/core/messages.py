@@ -1,79 +1,26 @@
-"""Sentences a customer-service agent can read to the user, one per reason code."""
+"""Sentences a customer-service agent can read to the user. Each rule's closure sentence
+and phrase live in its module (``workers.core.rules``); the lifecycle's are here."""
 
 from __future__ import annotations
 
 from typing import Any
 
-_PRODUCT_NAMES = {"jiebei": "Jiebei loan", "huabei": "Huabei", "reserve": "reserve fund"}
+from workers.core.rules import BY_CODE
 
-_CLOSE: dict[str, str] = {
-    "SERIOUS_OVERDUE": (
-        "A repayment on your {product} has been overdue for {days} days or more, "
-        "so your credit line has been closed."
-    ),
-    "CASH_OUT": (
-        "Money borrowed on your credit line was moved to a newly added bank card right after "
-        "it was drawn, so your credit line has been closed."
-    ),
-    "SCORE_SWIPING": (
-        "Several loans were borrowed and repaid within a day or two of each other in a short "
-        "period, so your credit line has been closed."
-    ),
-    "FREQUENT_EARLY_REPAYMENT": (
-        "Several loans were repaid in full long before they were due in recent months, "
-        "so your credit line has been closed."
-    ),
-    "DEVICE_SWITCHING": (
-        "Your account was used on many different devices in a short time, so your credit "
-        "line has been closed to protect you."
-    ),
-    "ACCOUNT_INFO_CHURN": (
-        "Your bank cards or verified phone or identity details were changed many times "
-        "recently, so your credit line has been closed to protect you."
-    ),
-    "INACTIVITY": (
-        "You have not borrowed on your credit line for {days} days, so it has been closed."
-    ),
-    "LOW_CREDIT_SCORE": (
-        "Your credit score of {score} is below the {minimum} this credit line needs, "
-        "so it has been closed."
-    ),
-}
+
+def close_message(code: str, evidence: dict[str, Any]) -> str:
+    return BY_CODE[code].message(evidence)
+
+
+def code_text(code: str) -> str:
+    """What a reason code stands for, as a phrase ("a low credit score")."""
+    return BY_CODE[code].describes
+
 
 RESTORE_MESSAGE = (
     "Your account has shown good behaviour for {days} days since the last issue "
     "({code_text}), so your credit line can now be reviewed for reopening."
 )
-
-_CODE_TEXT = {
-    "SERIOUS_OVERDUE": "a seriously overdue repayment",
-    "CASH_OUT": "borrowed money moved to a new card",
-    "SCORE_SWIPING": "repeated quick borrow-and-repay cycles",
-    "FREQUENT_EARLY_REPAYMENT": "frequent early repayment",
-    "DEVICE_SWITCHING": "frequent device changes",
-    "ACCOUNT_INFO_CHURN": "frequent account detail changes",
-    "INACTIVITY": "a long period without borrowing",
-    "LOW_CREDIT_SCORE": "a low credit score",
-}
-
-
-def close_message(code: str, evidence: dict[str, Any]) -> str:
-    if code == "SERIOUS_OVERDUE":
-        first = (evidence.get("installments") or [{}])[0]
-        product = _PRODUCT_NAMES.get(str(first.get("product")), "credit product")
-        return _CLOSE[code].format(product=product, days=evidence.get("threshold_days", 30))
-    if code == "INACTIVITY":
-        return _CLOSE[code].format(days=evidence.get("days_without_drawdown", 90))
-    if code == "LOW_CREDIT_SCORE":
-        return _CLOSE[code].format(
-            score=evidence.get("credit_score"), minimum=evidence.get("min_score")
-        )
-    return _CLOSE[code]
-
-
-def code_text(code: str) -> str:
-    """What a reason code stands for, as a phrase ("a low credit score")."""
-    return _CODE_TEXT[code]
 
 
 def restore_message(code: str, cooling_days: int) -> str:
@@ -91,4 +38,9 @@ _UNMET = {
 
 def unmet_message(code: str, rule: str | None = None) -> str:
     """A sentence for an unmet restore condition (``rule``: the rule still true, if any)."""
-    return _UNMET[code].format(what=_CODE_TEXT.get(rule or "", "a risk rule still holds"))
+    what = (
+        BY_CODE[rule].describes
+        if rule is not None and rule in BY_CODE
+        else "a risk rule still holds"
+    )
+    return _UNMET[code].format(what=what)

@@ -7,92 +7,20 @@ import re
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from schemas.outputs import REASON_CODES
+from workers.core.rules import BY_CODE, RULES
+from workers.core.rules.base import Action, RuleConfig, Section
 from workers.errors import PolicyError
 
-Action = Literal["close_line", "flag", "off"]
+__all__ = ["Action", "Policy", "PolicyError", "RuleConfig", "load_policy", "parse_policy"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class RuleConfig(_Frozen):
-    action: Action = "close_line"
-
-
-class SeriousOverdue(RuleConfig):
-    days: int = Field(30, ge=1, le=365)
-    flag_milestones: tuple[int, ...] = (1, 7, 15, 30)
-
-    @field_validator("flag_milestones")
-    @classmethod
-    def _sorted_positive(cls, value: tuple[int, ...]) -> tuple[int, ...]:
-        if any(day < 1 for day in value) or list(value) != sorted(set(value)):
-            raise ValueError("flag_milestones must be increasing positive day counts")
-        return value
-
-
-class CashOut(RuleConfig):
-    window_hours: float = Field(24, gt=0, le=24 * 30)
-    card_bound_within_days: float = Field(7, gt=0, le=365)
-    min_outflow_ratio: float = Field(0.8, gt=0, le=1)
-
-
-class ScoreSwiping(RuleConfig):
-    quick_cycle_hours: float = Field(48, gt=0, le=24 * 60)
-    window_days: float = Field(30, gt=0, le=365)
-    min_quick_cycles: int = Field(3, ge=1, le=1000)
-
-
-class FrequentEarlyRepayment(RuleConfig):
-    min_hours_after_drawdown: float = Field(48, ge=0, le=24 * 365)
-    window_days: float = Field(90, gt=0, le=365)
-    min_early_settlements: int = Field(4, ge=1, le=1000)
-
-
-class DeviceWindow(_Frozen):
-    hours: float = Field(gt=0, le=24 * 90)
-    min_distinct_devices: int = Field(ge=2, le=64)
-
-
-class DeviceSwitching(RuleConfig):
-    windows: tuple[DeviceWindow, ...] = (
-        DeviceWindow(hours=24, min_distinct_devices=4),
-        DeviceWindow(hours=168, min_distinct_devices=6),
-    )
-
-    @field_validator("windows")
-    @classmethod
-    def _at_least_one(cls, value: tuple[DeviceWindow, ...]) -> tuple[DeviceWindow, ...]:
-        if not value:
-            raise ValueError("device_switching needs at least one window")
-        return value
-
-
-class AccountInfoChurn(RuleConfig):
-    window_days: float = Field(30, gt=0, le=365)
-    min_changes: int = Field(4, ge=1, le=1000)
-    profile_fields: tuple[Literal["phone", "identity", "occupation", "address"], ...] = (
-        "phone",
-        "identity",
-    )
-
-
-class Inactivity(RuleConfig):
-    days: float = Field(90, gt=0, le=3650)
-
-
-class LowCreditScore(RuleConfig):
-    min_score: int = Field(600, ge=350, le=950)
-
-
-class Restore(_Frozen):
+class Restore(Section):
     cooling_days: float = Field(90, ge=0, le=3650)
     severe_cooling_days: float = Field(180, ge=0, le=3650)
     severe_reasons: tuple[str, ...] = ("CASH_OUT", "SCORE_SWIPING")
@@ -135,7 +63,7 @@ def duration_seconds(text: str) -> int:
     )
 
 
-class Time(_Frozen):
+class Time(Section):
     """How long a deadline waits for events dated before it (late payments, slow topics)."""
 
     grace: str = "15m"
@@ -153,39 +81,45 @@ class Time(_Frozen):
         return duration_seconds(self.grace)
 
 
-class Memory(_Frozen):
+class Memory(Section):
     dedupe_days: float = Field(30, ge=1, le=3650)
     dedupe_max_ids: int = Field(1000, ge=16, le=100_000)
 
 
-class Policy(_Frozen):
-    """All thresholds of the policy; the defaults are the product's default policy."""
-
+class _Versioned(Section):
     version: str = Field("default-2026.12", min_length=1, max_length=64)
-    serious_overdue: SeriousOverdue = SeriousOverdue()
-    cash_out: CashOut = CashOut()
-    score_swiping: ScoreSwiping = ScoreSwiping()
-    frequent_early_repayment: FrequentEarlyRepayment = FrequentEarlyRepayment()
-    device_switching: DeviceSwitching = DeviceSwitching()
-    account_info_churn: AccountInfoChurn = AccountInfoChurn()
-    inactivity: Inactivity = Inactivity()
-    low_credit_score: LowCreditScore = LowCreditScore()
+
+
+if TYPE_CHECKING:
+    _RuleSections: TypeAlias = _Versioned
+else:
+    _RuleSections = create_model(
+        "_RuleSections",
+        __base__=_Versioned,
+        **{rule.section: (rule.config_model, rule.config_model()) for rule in RULES},
+    )
+    """One section per rule of the registry, named after its code in lower case."""
+
+
+class Policy(_RuleSections):
+    """All thresholds of the policy; the defaults are the product's default policy.
+
+    Besides ``version`` and the sections below, one section per rule of the registry
+    (``workers.core.rules``), named after its reason code in lower case (``cash_out``)."""
+
     restore: Restore = Restore()
     time: Time = Time()
     memory: Memory = Memory()
 
     def rule(self, code: str) -> RuleConfig:
-        """The rule behind a reason code."""
-        rule: RuleConfig = getattr(self, RULE_SECTIONS[code])
+        """The policy section of the rule behind a reason code."""
+        rule: RuleConfig = getattr(self, BY_CODE[code].section)
         return rule
 
     def action(self, code: str) -> Action:
         """The configured action of the rule behind a reason code."""
         return self.rule(code).action
 
-
-RULE_SECTIONS: dict[str, str] = {code: code.lower() for code in REASON_CODES}
-"""Reason code -> the policy section of its rule: the code in lower case."""
 
 DEFAULT_POLICY_RESOURCE = "default.toml"
 

@@ -17,10 +17,11 @@ import orjson
 
 from workers.errors import LineguardError
 
-STATE_LAYOUT_VERSION = 3
-"""Layout 3 derives the wire format from the records' fields (``record_fields``). Layout 2
-added waiting events, time-triggered output records, installment payment times and when each
-paid installment was completed. Older layouts are migrated on read (``MIGRATIONS``).
+STATE_LAYOUT_VERSION = 4
+"""Layout 4 added the bank-card changes CARD_BIND_UNBIND keeps. Layout 3 derived the wire
+format from the records' fields (``record_fields``). Layout 2 added waiting events,
+time-triggered output records, installment payment times and when each paid installment
+was completed. Older layouts are migrated on read (``MIGRATIONS``).
 
 Adding a field: declare it (with a default), bump this version, add a migration that puts the
 new field's value in older rows, and record the new field list in the layout test."""
@@ -129,6 +130,8 @@ class UserState:
     timed: list[list[Any]] = field(default_factory=list)
     """Time-triggered outputs that a late event may correct: ``[kind, code, at, key, id,
     cycle]`` with kind ``flag`` or ``close`` (code: the closure's reason codes, joined)."""
+    card_changes: list[tuple[int, str, str]] = field(default_factory=list)
+    """Recent bank-card binds and unbinds: (occurred_at, card_id, action), in time order."""
 
 
 def installment_key(loan_id: str, number: int) -> str:
@@ -280,6 +283,45 @@ def _record_values(value: Any) -> tuple[Any, ...]:
         raise TypeError(f"{type(value).__name__} is not part of the state") from None
 
 
+def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    if len(names) == 1:
+        (name,) = names
+        return lambda value: (getattr(value, name),)
+    if not names:
+        return lambda value: ()
+    return attrgetter(*names)
+
+
+class FieldSaver:
+    """Saves some of a state's fields so that they can be put back: scalars as they are,
+    collections as shallow copies (what changes them must replace, not change, the records
+    in them). Cheap enough to run before every event."""
+
+    __slots__ = ("_collections", "_get_collections", "_get_scalars", "_scalars")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        hints = get_type_hints(UserState)
+        unknown = set(names) - set(_STATE_FIELDS)
+        if unknown:
+            raise ValueError(f"not fields of UserState: {sorted(unknown)}")
+        collection = {name for name in names if get_origin(hints[name]) in (list, dict)}
+        self._scalars = tuple(n for n in _STATE_FIELDS if n in names and n not in collection)
+        self._collections = tuple(n for n in _STATE_FIELDS if n in collection)
+        self._get_scalars = _tuple_getter(self._scalars)
+        self._get_collections = _tuple_getter(self._collections)
+
+    def save(self, state: UserState) -> tuple[Any, list[Any]]:
+        collections = self._get_collections(state)
+        return self._get_scalars(state), [value.copy() for value in collections]
+
+    def restore(self, state: UserState, saved: tuple[Any, list[Any]]) -> None:
+        scalars, collections = saved
+        for name, value in zip(self._scalars, scalars, strict=True):
+            setattr(state, name, value)
+        for name, value in zip(self._collections, collections, strict=True):
+            setattr(state, name, value)
+
+
 # Migrations: each turns a row of its layout into a row of the next one. They are written
 # against the layouts as they were, never against the classes above, which keep changing.
 
@@ -321,8 +363,16 @@ def _migrate_2_to_3(row: list[Any]) -> list[Any]:
     return migrated
 
 
+def _migrate_3_to_4(row: list[Any]) -> list[Any]:
+    """Layout 3 to 4: no card changes yet (CARD_BIND_UNBIND counts from the upgrade)."""
+    if len(row) != 34:
+        raise StateError(f"state does not match layout 3: {len(row) - 1} fields")
+    return [4, *row[1:], []]
+
+
 MIGRATIONS: dict[int, Callable[[list[Any]], list[Any]]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
+    3: _migrate_3_to_4,
 }
 """Layout version -> the step that reads a row of it as the next layout; applied in turn."""
