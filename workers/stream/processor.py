@@ -371,19 +371,8 @@ class Processor:
                 raise
             self._assignment, self._awaiting_assignment = None, False
         numbers = sorted(self.partitions)
-        if self._broken or self._reread:
-            await self._read_again(numbers)
-        if self._broken:
-            await self.parts.rebuild(numbers)
-            self._broken = False
-            log.info("rolled back partitions %s to their last committed state", numbers)
-        if not self.ready:
-            self._set_ready()
-            log.info("processing partitions %s", numbers)
-
-    async def _read_again(self, numbers: list[int]) -> None:
-        """Drop what is held and move every input of ``numbers`` back to its committed offset."""
-        for number in numbers:
+        reread = numbers if self._broken or self._reread else []
+        for number in reread:
             self.partitions[number].order.clear()
             for topic in self.input_types:
                 tp = TopicPartition(topic, number)
@@ -395,6 +384,13 @@ class Processor:
                 else:
                     self.consumer.seek(tp, committed)
         self._reread = False
+        if self._broken:
+            await self.parts.rebuild(numbers)
+            self._broken = False
+            log.info("rolled back partitions %s to their last committed state", numbers)
+        if not self.ready:
+            self._set_ready()
+            log.info("processing partitions %s", numbers)
 
     # -- gauges -----------------------------------------------------------------------------
 
