@@ -109,8 +109,13 @@ class Processor:
         self._paused: set[TopicPartition] = set()
         self._poison: dict[RecordKey, str] = {}
         self._broken = False
-        self._restore_pending: set[int] | None = None
-        """The partitions whose restore at assignment failed: rebuilt before any batch."""
+        """The engines must be rebuilt from the store and changelog before the next batch."""
+        self._assignment: set[int] | None = None
+        """The latest assignment, not yet taken (opened and restored) by the batch loop."""
+        self._awaiting_assignment = True
+        """Revoked (or not started): no batch until an assignment is taken."""
+        self._reread = False
+        """A fetched batch was dropped: the inputs must be read again from the committed offsets."""
 
     @property
     def partitions(self) -> dict[int, Any]:
@@ -122,9 +127,12 @@ class Processor:
         """Fetch and process one batch; returns the number of records consumed.
 
         Raises when the batch failed (after rolling it back): the caller backs off."""
-        if self._broken:
+        if self._must_recover():
             async with self._lock:
                 await self._recover()
+        if self._awaiting_assignment:
+            await asyncio.sleep(0.05)  # the rebalance listener has not handed one over yet
+            return 0
         held = any(len(part.order) for part in self.partitions.values())
         # Held events wait for a fetch to see their quiet topics idle: poll again soon, but
         # never in a busy loop (getmany with no timeout would starve the fetcher).
@@ -144,8 +152,11 @@ class Processor:
         if not batch and not held and not self._deadlines_due(now):
             return 0
         async with self._lock:
-            if self._broken:  # the assignment's restore failed during the fetch
-                await self._recover()
+            if self._must_recover() or self._awaiting_assignment:
+                # Assigned, revoked or failed during the fetch: the batch is read again.
+                self._reread = self._reread or bool(batch)
+                if self._must_recover():
+                    await self._recover()
                 return 0
             started = self.batch_started = time.perf_counter()
             try:
@@ -391,11 +402,25 @@ class Processor:
             self._paused.clear()
         await self._recover()
 
+    def _must_recover(self) -> bool:
+        return self._assignment is not None or (self._broken and not self._awaiting_assignment)
+
     async def _recover(self) -> None:
-        if self._restore_pending is not None:  # open what the failed assignment did not
-            await self.parts.assign(self._restore_pending, self._new_order)
+        """Take the latest assignment, if any (drop the partitions no longer owned, open and
+        restore the new ones); after a failure or a dropped batch, read every owned input
+        again from its committed offset, and after a failure rebuild every engine."""
+        assignment = self._assignment
+        if assignment is not None:
+            try:
+                await self.parts.assign(assignment, self._new_order)
+            except Exception:
+                log.exception("restoring partitions %s failed; retrying", sorted(assignment))
+                self._broken = True  # partly opened or restored: all rebuilt on the retry
+                raise
+            self._assignment, self._awaiting_assignment = None, False
         numbers = sorted(self.partitions)
-        for number in numbers:
+        reread = numbers if self._broken or self._reread else []
+        for number in reread:
             self.partitions[number].order.clear()
             for topic in self.input_types:
                 tp = TopicPartition(topic, number)
@@ -410,12 +435,14 @@ class Processor:
                     await self.consumer.seek_to_beginning(tp)
                 else:
                     self.consumer.seek(tp, committed)
-        await self.parts.rebuild(numbers)
-        self._broken = False
-        if self._restore_pending is not None:  # the restore at assignment had failed
-            self._restore_pending = None
+        self._reread = False
+        if self._broken:
+            await self.parts.rebuild(numbers)
+            self._broken = False
+            log.info("rolled back partitions %s to their last committed state", numbers)
+        if not self.ready:
             self._set_ready()
-        log.info("rolled back partitions %s to their last committed state", numbers)
+            log.info("processing partitions %s", numbers)
 
     # -- gauges -----------------------------------------------------------------------------
 
@@ -478,34 +505,28 @@ class Processor:
     # -- rebalancing ------------------------------------------------------------------
 
     async def on_revoked(self, revoked: Iterable[Any]) -> None:
-        """Wait for the batch in hand (it commits), then drop the held, uncommitted events."""
+        """Wait for the batch in hand (it commits), then drop the held, uncommitted events;
+        no batch runs until the next assignment is taken."""
         self.ready = False
         self.metrics.ready.set(0)
         async with self._lock:
-            self._restore_pending = None
+            self._assignment, self._awaiting_assignment = None, True
             for part in self.partitions.values():
                 part.order.clear()
             self._paused.clear()
             self._committed.clear()
 
     async def on_assigned(self, assigned: Iterable[Any]) -> None:
-        """Drop partitions no longer owned; restore new ones from the changelog."""
+        """Hand the assignment to the batch loop, which drops the partitions no longer owned
+        and restores the new ones from the changelog before its next batch.
+
+        Not here: aiokafka sends no heartbeat while this callback runs (it stops them before
+        rejoining and starts them again after it), so a restore longer than the session
+        got the worker evicted while it went on to process partitions given to another."""
         self.metrics.rebalances.inc()
         numbers = {tp.partition for tp in assigned}
         log.info("assigned partitions %s; opening and restoring them", sorted(numbers))
-        async with self._lock:
-            try:
-                await self.parts.assign(numbers, self._new_order)
-            except Exception:
-                # No batch may run on a partly restored state: the next poll rebuilds every
-                # owned partition first, and a failure there is a failed batch (counted,
-                # retried, and the worker stops after too many).
-                log.exception("restoring partitions %s failed; retrying", sorted(numbers))
-                self._broken, self._restore_pending = True, numbers
-                return
-            self._broken, self._restore_pending = False, None
-            self._set_ready()
-        log.info("processing partitions %s", sorted(numbers))
+        self._assignment = numbers
 
     def _set_ready(self) -> None:
         self.ready = True
