@@ -109,6 +109,32 @@ def load_average() -> list[float] | None:
         return None
 
 
+def environment_versions(python: Path, packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """The versions of ``packages`` installed for another Python (the peers' environment);
+    empty when it is absent or does not answer."""
+    if not python.exists():
+        return {}
+    script = (
+        "import json, sys\nfrom importlib import metadata\nfound = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n        found[name] = metadata.version(name)\n"
+        "    except metadata.PackageNotFoundError:\n        pass\n"
+        "print(json.dumps(found))"
+    )
+    try:
+        done = subprocess.run(
+            [str(python), "-c", script, *packages],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        found: dict[str, str] = json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return {}
+    return found
+
+
 def peak_rss_bytes() -> int:
     """The peak resident memory of this process so far (``ru_maxrss``)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -103,6 +103,7 @@ def render_markdown(
 
     machine = doc["machine"]
     memory = machine.get("memory_bytes") or 0
+    peers: dict[str, str] = machine.get("peers_environment") or {}
     out += [
         f"## {SECTIONS[1]}",
         "",
@@ -111,9 +112,11 @@ def render_markdown(
         f"- {machine['python_implementation']} {machine['python']}; commit "
         f"`{machine['git_commit']}`; run started {doc['started_at']}",
         "- versions: "
-        + ", ".join(f"{name} {version}" for name, version in machine["packages"].items() if version)
-        + ("; not installed: " + ", ".join(n for n, v in machine["packages"].items() if not v))
-        * any(not v for v in machine["packages"].values()),
+        + ", ".join(
+            f"{name} {version}" for name, version in machine["packages"].items() if version
+        ),
+        "- the peers' environment (`.venv-peers`, for the quix-streams peer): "
+        + (", ".join(f"{name} {version}" for name, version in peers.items()) or "absent"),
         f"- load average (1, 5, 15 min) at the start {machine.get('load_average')}, at the "
         f"end {doc.get('load_average_at_end')}: the machine is shared (other work runs on the "
         "same two cores, and the embedded broker shares them with the worker), so figures "
@@ -256,13 +259,15 @@ def _burst(
         return out + _failed("burst", run)
     once, sliced = report["at_once"], report["in_slices"]
     a, s = "burst.at_once", "burst.in_slices"
+    all_live = report["live_users"] >= report["users"]
+    held = "every state live" if all_live else "the rest held as bytes"
     out += [
         "`bench/burst_bench.py`: a billing day. Every user drew a loan and was billed one "
         "installment due the same day, unpaid; at the first overdue milestone every user's "
         "deadline falls due at once and raises one `OVERDUE` flag. The users are restored "
         "into one engine as a worker partition restores them from its changelog "
-        f"({fig('burst.users', report['users'])} users, "
-        f"{fig('burst.live_users', report['live_users'])} live, the rest as bytes). "
+        f"({fig('burst.users', report['users'])} users; `LINEGUARD_LIVE_USERS` "
+        f"{fig('burst.live_users', report['live_users'])}: {held}). "
         "CPU time of one core; *seconds per million* is scaled from the run's size.",
         "",
         "| fired | flags | seconds | flags/s | seconds per million | slices | longest slice s |",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from machine import facts
+from machine import environment_versions, facts
 from report import render_markdown, write_chart
 
 BENCH = Path(__file__).resolve().parent
@@ -116,6 +117,8 @@ def main() -> None:
     started = time.monotonic()
     started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     machine_at_start = facts()
+    peers_python = Path(os.environ.get("BENCH_PEERS_PYTHON", ROOT / ".venv-peers/bin/python"))
+    machine_at_start["peers_environment"] = environment_versions(peers_python)
     chosen = [plan for plan in PLANS if plan.name in wanted or not wanted]
     runs = {plan.name: run_plan(plan, args.smoke) for plan in chosen}
     command = "python bench/run_all.py" + (" --smoke" if args.smoke else "")
