@@ -60,12 +60,11 @@ async def decided_users(bootstrap: str, users: set[str]) -> set[str]:
 async def test_a_restarted_static_worker_gets_its_member_id_and_partitions_back(
     broker: EmbeddedBroker, workers: Workers
 ) -> None:
-    # A session long enough for a restart on a loaded machine (a worker takes 10 to 20 s to
-    # start when the cores are busy). A worker's subscription carries its status URL,
+    # The worker's default session (10 s). A worker's subscription carries its status URL,
     # so the restarted one keeps its web port, as a StatefulSet pod keeps its DNS name.
     await create_topics(broker.bootstrap)
     ports = {name: str(free_port()) for name in ("lineguard-0", "lineguard-1")}
-    session = 30.0
+    session = 10.0
 
     def start(name: str) -> WorkerProcess:
         return workers(
