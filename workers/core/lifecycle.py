@@ -109,8 +109,8 @@ class Step:
                 policy_version=self.rules.version,
             )
         )
-        state.recent_flags.append({"signal": signal, "raised_at": at, "key": key})
-        del state.recent_flags[:-MAX_RECENT_FLAGS]
+        recent = {"signal": signal, "raised_at": at, "key": key}
+        state.recent_flags = [*state.recent_flags[1 - MAX_RECENT_FLAGS :], recent]
         self.negative_signal(at)
         if signal in self.rules.close_codes and signal not in self.raised:
             self.raised[signal] = (evidence, at)
@@ -219,8 +219,7 @@ class Step:
 
 def remember_timed(state: UserState, record: list[Any]) -> None:
     """Keep a time-triggered output so that a late event can correct it (bounded)."""
-    state.timed.append(record)
-    del state.timed[:-MAX_TIMED]
+    state.timed = [*state.timed[1 - MAX_TIMED :], record]
 
 
 Unmet = tuple[str, str | None]

@@ -292,10 +292,28 @@ def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return attrgetter(*names)
 
 
+REPLACED_NOT_CHANGED = frozenset(
+    {
+        "close_reasons",
+        "recent_flags",
+        "timed",
+        "episodes",
+        "quick_cycles",
+        "early_settlements",
+        "churn",
+        "outflows",
+        "card_changes",
+    }
+)
+"""Collections the core only ever replaces with new ones (it never changes them in place
+during an event), so that saving them needs no copy."""
+
+
 class FieldSaver:
-    """Saves some of a state's fields so that they can be put back: scalars as they are,
-    collections as shallow copies (what changes them must replace, not change, the records
-    in them). Cheap enough to run before every event."""
+    """Saves some of a state's fields so that they can be put back: scalars and the
+    collections in ``REPLACED_NOT_CHANGED`` as they are, other collections as shallow copies
+    (what changes them must replace, not change, the records in them). Cheap enough to run
+    before every event."""
 
     __slots__ = ("_collections", "_get_collections", "_get_scalars", "_scalars")
 
@@ -304,7 +322,11 @@ class FieldSaver:
         unknown = set(names) - set(_STATE_FIELDS)
         if unknown:
             raise ValueError(f"not fields of UserState: {sorted(unknown)}")
-        collection = {name for name in names if get_origin(hints[name]) in (list, dict)}
+        collection = {
+            name
+            for name in names
+            if get_origin(hints[name]) in (list, dict) and name not in REPLACED_NOT_CHANGED
+        }
         self._scalars = tuple(n for n in _STATE_FIELDS if n in names and n not in collection)
         self._collections = tuple(n for n in _STATE_FIELDS if n in collection)
         self._get_scalars = _tuple_getter(self._scalars)

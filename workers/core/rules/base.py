@@ -83,7 +83,8 @@ class Rule(Generic[ConfigT, ParamsT]):
     """Other fields its hooks change (besides ``episodes`` and the line's lifecycle, which
     every rule may change through ``Step``). ``decide`` saves what an event may change, so
     that a failure leaves the state as it was: a hook must not change anything else, and it
-    replaces a record of a shared collection rather than changing it in place."""
+    replaces a record of a shared collection rather than changing it in place. Episodes
+    change through ``set_episode`` and ``end_episode`` only."""
 
     @property
     def writes(self) -> tuple[str, ...]:
@@ -168,11 +169,20 @@ def raise_windowed(
         if truth is None:
             continue
         if current is not None and moment <= current:
-            state.episodes[code] = max(current, truth.until)
+            set_episode(state, code, max(current, truth.until))
             return
-        state.episodes[code] = truth.until
+        set_episode(state, code, truth.until)
         step.raise_flag(code, truth.evidence, at=moment)
         return
+
+
+def set_episode(state: UserState, code: str, until: int) -> None:
+    """Record that ``code``'s condition holds until ``until`` (a new dict: see ``Rule``)."""
+    state.episodes = {**state.episodes, code: until}
+
+
+def end_episode(state: UserState, code: str) -> None:
+    state.episodes = {key: value for key, value in state.episodes.items() if key != code}
 
 
 def add_timed_item(

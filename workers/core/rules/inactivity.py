@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from workers.core.rules.base import Rule, RuleConfig
+from workers.core.rules.base import Rule, RuleConfig, set_episode
 from workers.core.state import LINE_CLOSED
 from workers.core.timeutil import DAY, days, iso
 
@@ -59,7 +59,7 @@ class Inactivity(Rule[InactivityConfig, Params]):
         if state.line == LINE_CLOSED or CODE not in rules.active_codes:
             return
         if self.due_at(state, rules) == at and state.episodes.get(CODE) != at:
-            state.episodes[CODE] = at
+            set_episode(state, CODE, at)
             step.raise_flag(CODE, self.evidence(state, rules), str(at))
 
     def evidence(self, state: UserState, rules: Compiled) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
-from workers.core.rules.base import FAR_FUTURE, Rule, RuleConfig, Truth
+from workers.core.rules.base import FAR_FUTURE, Rule, RuleConfig, Truth, set_episode
 from workers.core.timeutil import iso
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ class LowCreditScore(Rule[LowCreditScoreConfig, Params]):
                 and scored_at >= at
                 and (raised is None or scored_at > raised)
             ):
-                state.episodes[CODE] = raised = scored_at
+                set_episode(state, CODE, scored_at)
+                raised = scored_at
                 step.raise_flag(CODE, self.evidence(min_score, value, scored_at), at=scored_at)
             previous_low = low
 

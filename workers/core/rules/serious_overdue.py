@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, field_validator
 
 from workers.core.installments import installment_evidence, overdue_days, unpaid_at
-from workers.core.rules.base import FAR_FUTURE, Rule, RuleConfig, Truth
+from workers.core.rules.base import (
+    FAR_FUTURE,
+    Rule,
+    RuleConfig,
+    Truth,
+    end_episode,
+    set_episode,
+)
 from workers.core.timeutil import DAY, day_start_us
 
 if TYPE_CHECKING:
@@ -89,7 +96,7 @@ class SeriousOverdue(Rule[SeriousOverdueConfig, Params]):
             and CODE in state.episodes
             and self.truth_at(state, step.rules, step.at) is None
         ):
-            del state.episodes[CODE]
+            end_episode(state, CODE)
 
     def deadline(self, state: UserState, rules: Compiled) -> int | None:
         """The earliest overdue milestone not yet reached of an unpaid installment."""
@@ -123,7 +130,7 @@ class SeriousOverdue(Rule[SeriousOverdueConfig, Params]):
                 if days == params.days and CODE not in state.episodes:
                     truth = self.truth_at(state, rules, at)
                     if truth is not None:
-                        state.episodes[CODE] = FAR_FUTURE
+                        set_episode(state, CODE, FAR_FUTURE)
                         step.raise_flag(CODE, truth.evidence, key)
 
     def held_at(
