@@ -403,7 +403,10 @@ class Processor:
         await self._recover()
 
     def _must_recover(self) -> bool:
-        return self._assignment is not None or (self._broken and not self._awaiting_assignment)
+        """An assignment to take, or (while assigned) engines to rebuild or inputs to re-read,
+        also when the last attempt failed half-way."""
+        pending = self._broken or self._reread
+        return self._assignment is not None or (pending and not self._awaiting_assignment)
 
     async def _recover(self) -> None:
         """Take the latest assignment, if any (drop the partitions no longer owned, open and
