@@ -363,6 +363,13 @@ class Processor:
                     self.consumer.resume(tp)
                     self._paused.discard(tp)
 
+    def start_with(self, policy: Policy) -> None:
+        """The policy to start with (before the first batch)."""
+        self.parts.policy = policy
+        for part in self.partitions.values():
+            part.engine.set_policy(policy)
+        self.metrics.set_policy(policy.version)
+
     def _switch(self, policy: Policy, offset: int) -> None:
         """Run ``policy`` from the next batch on (called between batches, under the lock)."""
         old = self.parts.policy

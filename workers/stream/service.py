@@ -75,8 +75,27 @@ class StreamService(Service):
 
     async def on_start(self) -> None:
         settings = self.settings
+        producer = output_producer(settings)
+        restorer = restore_consumer(settings)
+        consumer = input_consumer(settings, self.assignor)
+        for client in (producer, restorer, consumer):
+            await client.start()
+            self._clients.append(client)
         if settings.follow_policies:
             self.policies = PolicyFeed(settings, self.metrics)
+        self.processor = Processor(
+            settings,
+            self.policy,
+            self.metrics,
+            consumer,
+            producer,
+            restorer,
+            policies=self.policies,
+        )
+        # Join the group first (a static member's restart races its session), then read the
+        # published policies while the join goes on: no batch runs before the loop starts.
+        consumer.subscribe(list(settings.topics.inputs()), listener=_Listener(self.processor))
+        if self.policies is not None:
             await self.policies.start()
             live = self.policies.live
             if live is not None and live.policy != self.policy:
@@ -87,23 +106,7 @@ class StreamService(Service):
                     extra={"policy_offset": live.offset},
                 )
             self.policy = starting_policy(self.policies, self.policy)
-            self.metrics.set_policy(self.policy.version)
-        producer = output_producer(settings)
-        restorer = restore_consumer(settings)
-        consumer = input_consumer(settings, self.assignor)
-        for client in (producer, restorer, consumer):
-            await client.start()
-            self._clients.append(client)
-        self.processor = Processor(
-            settings,
-            self.policy,
-            self.metrics,
-            consumer,
-            producer,
-            restorer,
-            policies=self.policies,
-        )
-        consumer.subscribe(list(settings.topics.inputs()), listener=_Listener(self.processor))
+            self.processor.start_with(self.policy)
         self._loop_task = asyncio.create_task(self._run(), name="lineguard-batches")
         log.info(
             "worker started",
