@@ -30,6 +30,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     result["dead-letter.schema.json"] = outputs.DeadLetter.model_json_schema()
     result["rejection.schema.json"] = outputs.Rejection.model_json_schema()
     result["policy-record.schema.json"] = control.PolicyRecord.model_json_schema()
+    result["override-record.schema.json"] = control.OverrideRecord.model_json_schema()
     for name, schema in result.items():
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"https://lineguard.dev/schemas/v1/{name}"
