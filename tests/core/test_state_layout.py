@@ -5,8 +5,9 @@ whole history had run on this release; the layout cannot change without a new ve
 after ``replay --until CUT``: an open line, a paid and an unpaid installment past three
 overdue milestones, devices, a card, a credit score and a phone change.
 ``fixtures/state-layout-1-read-by-2.json`` is that state as layout 2 read and wrote it back.
-``fixtures/state-layout-2.json`` was written by layout 2 and ``fixtures/state-layout-3.json``
-by layout 3 for ``full_state()``: every field of every record set (that layout had).
+``fixtures/state-layout-2.json`` was written by layout 2, ``fixtures/state-layout-3.json``
+by layout 3 and ``fixtures/state-layout-4.json`` by layout 4 for ``full_state()``: every
+field of every record set (that layout had).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workers.core.state import (
     Loan,
     Outflow,
     StateError,
+    UserOverride,
     UserState,
     deserialize,
     record_fields,
@@ -38,6 +40,30 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "state-layout-1.json"
 
 LAYOUT_FIELDS: dict[int, dict[str, list[str]]] = {
+    5: {
+        "UserState": [
+            "first_at", "last_at", "line", "cycle", "closed_at", "close_reasons", "cooling",
+            "anchor", "awaiting_restore", "eligible_at", "last_drawdown_at", "last_login_at",
+            "score", "score_at", "scores", "seen", "devices", "card_binds", "outflows", "loans",
+            "settled", "installments", "paid_installments", "credit", "quick_cycles",
+            "early_settlements", "churn", "episodes", "recent_flags", "next_deadline",
+            "last_cleared_at", "waiting", "timed", "card_changes", "overrides",
+            "overrides_changed_at",
+        ],
+        "Outflow": ["at", "amount", "card_id", "event_id"],
+        "Loan": [
+            "loan_id", "drawn_at", "amount", "term_months", "product", "event_id", "final_due",
+            "cash_out_flagged",
+        ],
+        "Installment": [
+            "loan_id", "number", "product", "due_day", "billed", "paid", "milestones_done",
+            "payments",
+        ],
+        "UserOverride": [
+            "override_id", "kind", "rule", "actor", "reason", "note", "created_at", "ends_at",
+            "ended",
+        ],
+    },
     4: {
         "UserState": [
             "first_at", "last_at", "line", "cycle", "closed_at", "close_reasons", "cooling",
@@ -179,6 +205,10 @@ def full_state() -> UserState:
         waiting=[(31_000, "e9", '{"event_id":"e9"}')],
         timed=[["flag", "QUICK_CYCLE", 5_500, "L1", "flag-1", 1]],
         card_changes=[(2_000, "card-B", "bind"), (2_500, "card-B", "unbind")],
+        overrides=[
+            UserOverride("ov-1", "suppress", "DEVICE_SWITCHING", "alice", "travel", "n", 1, 9, True)
+        ],
+        overrides_changed_at=8_800,
     )
 
 
@@ -220,14 +250,25 @@ def test_a_state_reads_back_as_written(state: UserState) -> None:
 def test_layout_2_reads_as_it_was_written() -> None:
     blob = (FIXTURES / "state-layout-2.json").read_bytes()
     assert blob.startswith(b"[2,")
-    assert deserialize(blob) == replace(full_state(), card_changes=[])
+    assert deserialize(blob) == replace(full_state(), card_changes=[], **NO_OVERRIDES)
+
+
+NO_OVERRIDES: dict[str, Any] = {"overrides": [], "overrides_changed_at": None}
+"""Layout 5's fields as a state of an older layout reads: no overrides yet."""
 
 
 def test_layout_3_reads_as_it_was_written() -> None:
     """Written by layout 3 for ``full_state()``; layout 4's card changes start empty."""
     blob = (FIXTURES / "state-layout-3.json").read_bytes()
     assert blob.startswith(b"[3,")
-    assert deserialize(blob) == replace(full_state(), card_changes=[])
+    assert deserialize(blob) == replace(full_state(), card_changes=[], **NO_OVERRIDES)
+
+
+def test_layout_4_reads_as_it_was_written() -> None:
+    """Written by layout 4 for ``full_state()``; layout 5's overrides start empty."""
+    blob = (FIXTURES / "state-layout-4.json").read_bytes()
+    assert blob.startswith(b"[4,")
+    assert deserialize(blob) == replace(full_state(), **NO_OVERRIDES)
 
 
 def test_layout_1_reads_as_layout_2_read_it() -> None:
@@ -243,9 +284,12 @@ def test_layout_1_reads_as_layout_2_read_it() -> None:
         (b"[3, 1, 2]", "layout 3: 2 fields"),
         (b'["3"]', "layout version '3'"),
         (b"{}", "layout version None"),
-        (b"[3" + b", null" * 33 + b"]", "layout 4"),
+        (b"[3" + b", null" * 33 + b"]", "layout 5"),
         (b"[4, 1, 2]", "layout 4: 2 fields"),
-        (b"[4" + b", null" * 34 + b"]", "layout 4"),
+        (b"[4" + b", null" * 34 + b"]", "layout 5"),
+        (b"[4" + b", null" * 33 + b"]", "layout 4: 33 fields"),
+        (b"[5, 1, 2]", "layout 5: 2 fields"),
+        (b"[5" + b", null" * 36 + b"]", "layout 5"),
     ],
 )
 def test_a_row_that_does_not_fit_its_layout_is_refused(blob: bytes, message: str) -> None:

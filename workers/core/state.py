@@ -17,11 +17,12 @@ import orjson
 
 from workers.errors import LineguardError
 
-STATE_LAYOUT_VERSION = 4
-"""Layout 4 added the bank-card changes CARD_BIND_UNBIND keeps. Layout 3 derived the wire
-format from the records' fields (``record_fields``). Layout 2 added waiting events,
-time-triggered output records, installment payment times and when each paid installment
-was completed. Older layouts are migrated on read (``MIGRATIONS``).
+STATE_LAYOUT_VERSION = 5
+"""Layout 5 added the user's overrides (``overrides``, ``overrides_changed_at``). Layout 4
+added the bank-card changes CARD_BIND_UNBIND keeps. Layout 3 derived the wire format from
+the records' fields (``record_fields``). Layout 2 added waiting events, time-triggered output
+records, installment payment times and when each paid installment was completed. Older
+layouts are migrated on read (``MIGRATIONS``).
 
 Adding a field: declare it (with a default), bump this version, add a migration that puts the
 new field's value in older rows, and record the new field list in the layout test."""
@@ -43,6 +44,7 @@ MAX_WAITING = 64
 MAX_TIMED = 16
 MAX_PAYMENTS = 16
 MAX_SCORES = 8
+MAX_ENDED_OVERRIDES = 16
 
 LINE_OPEN = "open"
 LINE_CLOSED = "closed"
@@ -84,6 +86,25 @@ class Outflow:
     amount: int
     card_id: str
     event_id: str
+
+
+@dataclass(slots=True)
+class UserOverride:
+    """An override of the user's decisions (``schemas.control.Override``), as the core keeps
+    it: while it lasts, and for a while after it ended (for events dated before its end that
+    arrive later)."""
+
+    override_id: str
+    kind: str
+    rule: str | None
+    actor: str
+    reason: str
+    note: str
+    created_at: int
+    ends_at: int | None
+    """When it stops holding (exclusive): its expiry, or when a change removed it."""
+    ended: bool = False
+    """Its end has taken effect (the expiry fired, or a change removed it)."""
 
 
 @dataclass(slots=True)
@@ -132,6 +153,10 @@ class UserState:
     cycle]`` with kind ``flag`` or ``close`` (code: the closure's reason codes, joined)."""
     card_changes: list[tuple[int, str, str]] = field(default_factory=list)
     """Recent bank-card binds and unbinds: (occurred_at, card_id, action), in time order."""
+    overrides: list[UserOverride] = field(default_factory=list)
+    """The user's overrides: those in force, and those ended recently (bounded)."""
+    overrides_changed_at: int | None = None
+    """The time of the last override change applied (an older or equal one is stale)."""
 
 
 def installment_key(loan_id: str, number: int) -> str:
@@ -303,6 +328,7 @@ REPLACED_NOT_CHANGED = frozenset(
         "churn",
         "outflows",
         "card_changes",
+        "overrides",
     }
 )
 """Collections the core only ever replaces with new ones (it never changes them in place
@@ -392,9 +418,17 @@ def _migrate_3_to_4(row: list[Any]) -> list[Any]:
     return [4, *row[1:], []]
 
 
+def _migrate_4_to_5(row: list[Any]) -> list[Any]:
+    """Layout 4 to 5: no overrides yet."""
+    if len(row) != 35:
+        raise StateError(f"state does not match layout 4: {len(row) - 1} fields")
+    return [5, *row[1:], [], None]
+
+
 MIGRATIONS: dict[int, Callable[[list[Any]], list[Any]]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
     3: _migrate_3_to_4,
+    4: _migrate_4_to_5,
 }
 """Layout version -> the step that reads a row of it as the next layout; applied in turn."""
