@@ -17,6 +17,7 @@ RuleCode = Literal[
     "INACTIVITY",
     "LOW_CREDIT_SCORE",
     "CARD_BIND_UNBIND",
+    "MANUAL_REVIEW",
 ]
 """The rules' reason codes, written out here only: the rest derive from this (the core's
 rule registry, ``workers/core/rules``, has one module per code, in this order)."""

@@ -69,8 +69,12 @@ def test_compiled_parameters_come_from_every_rule() -> None:
 
 
 def test_standing_and_time_triggered_sets() -> None:
-    assert {rule.code for rule in RULES if rule.time_triggered} == TIME_TRIGGERED_CODES
+    raising = {rule.code for rule in RULES if rule.time_triggered and rule.deadline_raises}
+    assert raising == TIME_TRIGGERED_CODES
     assert {"SERIOUS_OVERDUE", "INACTIVITY"} == TIME_TRIGGERED_CODES
+    assert [rule.code for rule in RULES if rule.time_triggered and not rule.deadline_raises] == [
+        "MANUAL_REVIEW"  # its deadline is the end of an override
+    ]
     assert [rule.code for rule in STANDING] == [
         code for code in REASON_CODES if code != "INACTIVITY"
     ]

@@ -35,6 +35,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from schemas.control import OverrideRecord
 from schemas.events import Event, event_to_json, parse_event
 from schemas.outputs import Output
 from workers.core.compiled import compile_policy
@@ -42,11 +43,16 @@ from workers.core.corrections import correct, needs_correction
 from workers.core.decide import decide
 from workers.core.lifecycle import fire_deadline, unmet_restore_conditions
 from workers.core.messages import close_message, unmet_message
+from workers.core.overrides import apply_change
 from workers.core.policy import Policy
-from workers.core.rules import STANDING
+from workers.core.rules import RULES, STANDING
+from workers.core.rules.manual_review import holds_at
 from workers.core.state import LINE_CLOSED, MAX_WAITING, UserState, deserialize
 from workers.core.timeutil import from_us, iso, to_us
 from workers.core.users import Loader, Users
+
+OVERRIDE_CHANGE = ""
+"""The id of a waiting override change in a user's ``waiting`` (no event id is empty)."""
 
 LIVE_USERS = 50_000
 """Default bound on the states an engine keeps as live objects (several KB each)."""
@@ -165,6 +171,43 @@ class Engine:
             self._count_waiting(user_id, state)
         return Step(outputs, False, late, waiting)
 
+    def apply_overrides(self, record: OverrideRecord, *, fire_due: bool = True) -> Step:
+        """Apply one override change (``workers.core.overrides``) as a fact of the user's
+        history dated ``changed_at``: the clock and deadlines as for ``apply``; a change
+        dated at or after the user's pending deadline waits for it like an event. A stale
+        change (not after the last one applied) is a duplicate."""
+        at = to_us(record.changed_at)
+        clock = self._clock
+        outputs = self._take_carried()
+        if clock is None or at > clock:
+            self._clock = clock = at
+            heap = self._heap
+            if fire_due and heap and heap[0][0] <= at - self._grace:
+                outputs.extend(self._fire_due(at - self._grace))
+        user_id = record.user_id
+        state = self._users.use(user_id)
+        last = state.overrides_changed_at
+        if last is not None and at <= last:
+            return Step(outputs, True)
+        self._dirty.add(user_id)
+        before = state.next_deadline
+        waiting = before is not None and at >= before
+        if waiting:
+            entry = (at, OVERRIDE_CHANGE, record.model_dump_json())
+            state.waiting.insert(bisect_right(state.waiting, at, key=lambda w: w[0]), entry)
+        else:
+            try:
+                outputs.extend(apply_change(state, record, self._rules, at, self.cap_drops))
+            except BaseException:
+                self._carried.extend(outputs)
+                raise
+        self._settle(user_id, state, clock - self._grace, outputs)
+        if state.next_deadline != before:
+            self._set_deadline(user_id, state.next_deadline)
+        if waiting or user_id in self._waiting:
+            self._count_waiting(user_id, state)
+        return Step(outputs, False, at + self._grace < clock, waiting)
+
     def advance(self, now: datetime, *, final: bool = False) -> list[Output]:
         """Move the clock to ``now`` (never back) and fire every deadline due by then.
 
@@ -214,7 +257,11 @@ class Engine:
         while True:
             deadline, waiting = state.next_deadline, state.waiting
             if waiting and (deadline is None or waiting[0][0] < deadline):
-                at, _, text = waiting.pop(0)
+                at, key, text = waiting.pop(0)
+                if key == OVERRIDE_CHANGE:
+                    record = OverrideRecord.model_validate_json(text)
+                    out.extend(apply_change(state, record, rules, at, drops))
+                    continue
                 event = parse_event(text)
                 out.extend(decide(state, event, rules, at, drops)[1])
                 if state.timed and needs_correction(state, at):
@@ -343,4 +390,33 @@ class Engine:
             "next_deadline_at": iso(state.next_deadline) if state.next_deadline else None,
             "waiting_events": len(state.waiting),
             "policy_version": self.policy.version,
+            **self._override_status(state, now),
         }
+
+    def _override_status(self, state: UserState, now: int) -> dict[str, Any]:
+        """The overrides holding now and, while a watch holds, every rule's evidence now."""
+        active = [o for o in state.overrides if holds_at(o, now)]
+        if not active:
+            return {"overrides": []}
+        status: dict[str, Any] = {
+            "overrides": [
+                {
+                    "id": o.override_id,
+                    "kind": o.kind,
+                    "rule": o.rule,
+                    "actor": o.actor,
+                    "reason": o.reason,
+                    "note": o.note,
+                    "created_at": iso(o.created_at),
+                    "expires_at": iso(o.ends_at) if o.ends_at is not None else None,
+                }
+                for o in active
+            ]
+        }
+        if any(o.kind == "watch" for o in active):
+            watched: dict[str, Any] = {}
+            for rule in RULES:
+                truth = rule.truth_at(state, self._rules, now) if rule.standing else None
+                watched[rule.code] = None if truth is None else truth.evidence
+            status["watch_evidence"] = watched
+        return status

@@ -15,6 +15,7 @@ from workers.core.compiled import Compiled
 from workers.core.installments import past_due_since
 from workers.core.messages import close_message, restore_message
 from workers.core.rules import RULES, STANDING, TIME_TRIGGERED, TIME_TRIGGERED_CODES
+from workers.core.rules.manual_review import held_back, holding_back, with_overrides
 from workers.core.state import (
     LINE_CLOSED,
     LINE_OPEN,
@@ -94,6 +95,10 @@ class Step:
             return
         state = self.state
         at = self.at if at is None else at
+        if state.overrides:
+            held = holding_back(state, signal, at)
+            if held:  # the flag names the overrides that hold its closure back
+                evidence = with_overrides(evidence, held)
         flag_id = stable_id(self.user_id, signal, at, key, self.rules.version)
         if self.trigger is None:  # a deadline raised it: a late event may prove it wrong
             remember_timed(state, ["flag", signal, at, key, flag_id, state.cycle])
@@ -126,6 +131,8 @@ class Step:
     def finish(self) -> None:
         """Close the line if a close-worthy flag was raised; else maybe grant eligibility."""
         state = self.state
+        if self.raised and state.overrides:
+            self.raised = held_back(self.raised, state, self.rules)
         if self.raised and state.line != LINE_CLOSED:
             close_at = min(at for _, at in self.raised.values())
             self._close(close_at)
@@ -138,6 +145,7 @@ class Step:
     def _close(self, at: int) -> None:
         state, rules = self.state, self.rules
         reasons: list[tuple[str, dict[str, Any]]] = []
+        held: list[Any] = []
         for rule in RULES:
             code = rule.code
             if code not in rules.close_codes:
@@ -148,7 +156,13 @@ class Step:
                 continue
             truth = rule.truth_at(state, rules, at) if rule.standing else None
             if truth is not None:
-                reasons.append((code, truth.evidence))
+                holding = holding_back(state, code, at) if state.overrides else None
+                if holding:
+                    held.extend(holding)  # held back: not a reason of this closure
+                else:
+                    reasons.append((code, truth.evidence))
+        if held:  # the closure names the overrides that left reasons out
+            reasons = [(code, with_overrides(ev, held)) for code, ev in reasons]
         codes = {code for code, _ in reasons}
         state.line = LINE_CLOSED
         state.cycle += 1

@@ -29,7 +29,7 @@ STANDING: tuple[AnyRule, ...] = tuple(rule for rule in RULES if rule.standing)
 may only ever be true at its deadline)."""
 
 TIME_TRIGGERED: tuple[AnyRule, ...] = tuple(rule for rule in RULES if rule.time_triggered)
-TIME_TRIGGERED_CODES = frozenset(rule.code for rule in TIME_TRIGGERED)
+TIME_TRIGGERED_CODES = frozenset(rule.code for rule in TIME_TRIGGERED if rule.deadline_raises)
 """Reason codes raised by a deadline firing, which a late event can prove wrong."""
 
 LISTENERS: dict[str, tuple[AnyRule, ...]] = {

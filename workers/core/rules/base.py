@@ -75,6 +75,9 @@ class Rule(Generic[ConfigT, ParamsT]):
     """The closure's sentence for the customer (``message`` fills it in)."""
     standing: ClassVar[bool] = False
     time_triggered: ClassVar[bool] = False
+    deadline_raises: ClassVar[bool] = True
+    """For a time-triggered rule: whether its deadline raises its flag, which a late event
+    can prove wrong (False: its deadline only ends something, as overrides' expiry does)."""
     events: ClassVar[frozenset[str]] = frozenset()
     """The event types ``on_event`` is called for."""
     state_fields: ClassVar[tuple[str, ...]] = ()
