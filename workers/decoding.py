@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import orjson
 from pydantic import ValidationError
 
+from schemas.control import OverrideRecord
 from schemas.events import EVENT_ADAPTER, EVENT_TYPES, Event
 from schemas.outputs import ErrorKind
 
@@ -24,11 +25,12 @@ class Rejected:
     expected_partition: int | None = None
 
 
-def describe(exc: ValidationError, limit: int = 5) -> str:
-    """A short, readable summary of a validation error: ``field: message; ...``."""
+def describe(exc: ValidationError, limit: int = 5, skip: int = 1) -> str:
+    """A short, readable summary of a validation error: ``field: message; ...``
+    (``skip``: leading parts of each location left out, the event type's tag by default)."""
     parts = []
     for error in exc.errors()[:limit]:
-        location = ".".join(str(part) for part in error["loc"][1:] or error["loc"])
+        location = ".".join(str(part) for part in error["loc"][skip:] or error["loc"])
         parts.append(f"{location}: {error['msg']}" if location else str(error["msg"]))
     more = len(exc.errors()) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
@@ -58,3 +60,20 @@ def _classify(raw: bytes | str, exc: ValidationError) -> Rejected:
             "unknown_type", f"unknown event type {event_type!r}; expected one of {known}"
         )
     return Rejected("invalid_contract", f"{event_type}: {describe(exc)}")
+
+
+def decode_override(raw: bytes | str) -> OverrideRecord | Rejected:
+    """Validate one override record (``lineguard.overrides``); never raises for bad input."""
+    try:
+        return OverrideRecord.model_validate_json(raw)
+    except ValidationError as exc:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as json_exc:
+            return Rejected("not_json", f"not valid JSON: {json_exc}")
+        if not isinstance(data, dict):
+            return Rejected(
+                "invalid_contract",
+                f"an override record must be a JSON object, got {type(data).__name__}",
+            )
+        return Rejected("invalid_contract", f"override record: {describe(exc, skip=0)}")

@@ -1,7 +1,8 @@
 """``lineguard replay``: run the decision core over JSON-lines event files (a backtest).
 
 Events apply in file order with the clock at the largest ``occurred_at`` seen so far; then
-the clock advances to ``--until`` (inclusive) so time-triggered rules fire. Decisions go to
+the clock advances to ``--until`` (inclusive) so time-triggered rules fire. ``--overrides``
+adds per-user override changes, each applied at its time. Decisions go to
 stdout as JSON lines in the order made; flags and rejected lines to the named files.
 """
 
@@ -20,11 +21,12 @@ from typing import IO
 
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
+from schemas.control import OverrideRecord
 from schemas.events import Event
 from schemas.outputs import Decision, Flag, Output, Rejection
 from workers.core.engine import Engine
 from workers.core.policy import Policy, load_policy
-from workers.decoding import Rejected, decode_event
+from workers.decoding import Rejected, decode_event, decode_override
 from workers.errors import PolicyError
 from workers.inputs import Source, open_output, read_lines, source, sources, total_size
 from workers.problems import at_least
@@ -60,6 +62,7 @@ class Counts:
     """Events applied after the clock had passed their occurred_at plus grace, by type."""
     cap_drops: Counter[str] = field(default_factory=Counter)
     """What the per-user state caps forced out, by what."""
+    override_changes: int = 0
 
 
 def run_engine(
@@ -69,13 +72,18 @@ def run_engine(
     emit: Callable[[Output | Rejection], None],
     counts: Counts,
     switches: Sequence[tuple[datetime, Policy]] = (),
+    overrides: Sequence[OverrideRecord] = (),
 ) -> None:
     """Feed events through ``engine``, then advance to ``until``; every output goes to ``emit``.
 
     ``switches``: ``(time, policy)`` pairs; the engine switches to ``policy`` once the
     clock reaches ``time``, as a worker does between batches at that partition clock (the
-    clock is first advanced to ``time``, so deadlines due by then fire under the old one)."""
+    clock is first advanced to ``time``, so deadlines due by then fire under the old one).
+    ``overrides``: override changes, each applied at its ``changed_at``, before the first
+    event dated after it (after the events dated at the same instant), as a worker applies
+    the records of ``lineguard.overrides`` in time order with the events."""
     pending = sorted(switches, key=first)
+    changes = sorted(overrides, key=changed_at)
     for number, item in enumerate(events, start=1):
         if until is not None and not isinstance(item, Rejection) and item.occurred_at > until:
             item = after_until("<events>", number, item, until)
@@ -83,21 +91,53 @@ def run_engine(
             counts.rejected += 1
             emit(item)
             continue
-        while pending and item.occurred_at > pending[0][0]:
-            _switch(engine, *pending.pop(0), emit)
+        _catch_up(engine, pending, changes, item.occurred_at, emit, counts)
         step = engine.apply(item)
         counts.events += 1
         counts.duplicates += step.duplicate
         for output in step.outputs:
             emit(output)
-    while pending and (until is None or pending[0][0] <= until):
-        _switch(engine, *pending.pop(0), emit)
+    _catch_up(engine, pending, changes, until, emit, counts, inclusive=True)
     if until is not None:
         for output in engine.advance(until, final=True):
             emit(output)
     drops, late = engine.take_counts()
     counts.cap_drops += drops
     counts.late += late
+
+
+def _catch_up(
+    engine: Engine,
+    switches: list[tuple[datetime, Policy]],
+    changes: list[OverrideRecord],
+    before: datetime | None,
+    emit: Callable[[Output | Rejection], None],
+    counts: Counts,
+    *,
+    inclusive: bool = False,
+) -> None:
+    """Apply the policy switches and override changes dated before ``before`` (at or
+    before, with ``inclusive``; None: all of them), in time order (a switch first)."""
+
+    def due(moment: datetime) -> bool:
+        return before is None or moment < before or (inclusive and moment == before)
+
+    while True:
+        switch_at = switches[0][0] if switches and due(switches[0][0]) else None
+        change_at = changes[0].changed_at if changes and due(changes[0].changed_at) else None
+        if switch_at is not None and (change_at is None or switch_at <= change_at):
+            _switch(engine, *switches.pop(0), emit)
+        elif change_at is not None:
+            step = engine.apply_overrides(changes.pop(0))
+            counts.override_changes += 1
+            for output in step.outputs:
+                emit(output)
+        else:
+            return
+
+
+def changed_at(record: OverrideRecord) -> datetime:
+    return record.changed_at
 
 
 def _switch(
@@ -127,6 +167,7 @@ def replay_events(
     policy: Policy,
     until: datetime | None = None,
     switches: Sequence[tuple[datetime, Policy]] = (),
+    overrides: Sequence[OverrideRecord] = (),
 ) -> ReplayResult:
     """Replay in-memory events (what ``evaluate`` and the tests use)."""
     result = ReplayResult()
@@ -141,7 +182,7 @@ def replay_events(
             result.rejections.append(output)
 
     engine = Engine(policy, live_users=OFFLINE_LIVE_USERS)
-    run_engine(engine, events, until, collect, counts, switches)
+    run_engine(engine, events, until, collect, counts, switches, overrides)
     result.events, result.duplicates = counts.events, counts.duplicates
     return result
 
@@ -175,6 +216,43 @@ def read_events(
                 yield after_until(checked.name, number, decoded, until)
             else:
                 yield decoded
+
+
+def read_overrides(
+    path: Path, until: datetime | None = None
+) -> tuple[list[OverrideRecord], list[Rejection]]:
+    """Override changes from a JSON-lines file of ``OverrideRecord``s (an empty list of
+    overrides removes them all, as a tombstone does on the topic); bad lines, and changes
+    dated after ``until``, become rejections."""
+    records: list[OverrideRecord] = []
+    rejected: list[Rejection] = []
+    checked = source(path)
+    for number, line in read_lines(checked, None):
+        if not line.strip():
+            continue
+        decoded = decode_override(line)
+        if isinstance(decoded, Rejected):
+            rejected.append(
+                Rejection(
+                    file=checked.name,
+                    line=number,
+                    error_kind=decoded.error_kind,
+                    reason=decoded.error,
+                )
+            )
+        elif until is not None and decoded.changed_at > until:
+            rejected.append(
+                Rejection(
+                    file=checked.name,
+                    line=number,
+                    error_kind="after_until",
+                    reason=f"changed_at {decoded.changed_at.isoformat()} is after --until "
+                    f"{until.isoformat()}",
+                )
+            )
+        else:
+            records.append(decoded)
+    return records, rejected
 
 
 def parse_moment(text: str) -> datetime:
@@ -218,6 +296,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="TIME=FILE",
         help="switch to the policy in FILE once the clock reaches TIME, as the workers did "
         "(their log records each switch's partition clocks); repeatable",
+    )
+    parser.add_argument(
+        "--overrides",
+        type=Path,
+        metavar="FILE",
+        help="per-user override changes (JSON lines of override records, as on the "
+        "lineguard.overrides topic), each applied at its changed_at",
     )
     parser.add_argument("--flags", type=Path, help="write flags as JSON lines to this file")
     parser.add_argument("--rejects", type=Path, help="write rejected lines as JSON lines here")
@@ -269,10 +354,16 @@ def _replay(
             rejects_file.write(line)
 
     engine = Engine(policy, live_users=args.live_users)
+    changes: list[OverrideRecord] = []
+    if args.overrides is not None:
+        changes, refused = read_overrides(args.overrides, args.until)
+        for rejection in refused:
+            counts.rejected += 1
+            emit(rejection)
     started = time.perf_counter()
     try:
         events = read_events(checked, counts, args.until, bar)
-        run_engine(engine, events, args.until, emit, counts, args.policy_at)
+        run_engine(engine, events, args.until, emit, counts, args.policy_at, changes)
     finally:
         out.flush()
     elapsed = time.perf_counter() - started
@@ -288,6 +379,7 @@ def _replay(
         f"{engine.user_count} users; clock {clock}; {elapsed:.2f}s "
         f"({counts.events / elapsed if elapsed else 0:,.0f} events/s); policy {policy.version}"
         + "".join(f" then {p.version} at {iso_z(t)}" for t, p in sorted(args.policy_at, key=first))
+        + (f"; {counts.override_changes} override changes" if args.overrides else "")
         + "".join(f"; {note}" for note in extra)
     )
 
