@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
+from schemas.control import OverrideRecord
 from schemas.events import Event
 from schemas.outputs import DeadLetter, Output
 from workers.decoding import Rejected as Rejected
-from workers.decoding import decode_event
+from workers.decoding import decode_event, decode_override
 from workers.stream.routing import Partitioner, partition_for
 
 Headers = list[tuple[str, bytes]]
@@ -82,6 +84,64 @@ def decode(
                 expected_partition=expected,
             )
     return decoded
+
+
+TOMBSTONE_ACTOR = "tombstone"
+"""``changed_by`` of the change a tombstone of the overrides topic stands for."""
+
+
+def decode_overrides(
+    value: bytes | None,
+    key: bytes | None,
+    timestamp_ms: int,
+    placement: Placement | None = None,
+) -> OverrideRecord | Rejected:
+    """The override change in a record of ``lineguard.overrides``, or why not.
+
+    The key must be the record's ``user_id`` and, with a ``placement``, map to the partition
+    it arrived on (the user's state is there). A tombstone (no value) removes every override
+    of the user named by the key, dated at the record's timestamp."""
+    if key is None or not key:
+        return Rejected("invalid_contract", "an overrides record needs the user id as its key")
+    if value is None:
+        try:
+            user_id = key.decode()
+            record = OverrideRecord.model_validate(
+                {
+                    "user_id": user_id,
+                    "overrides": [],
+                    "changed_at": _iso_ms(timestamp_ms),
+                    "changed_by": TOMBSTONE_ACTOR,
+                }
+            )
+        except (UnicodeDecodeError, ValueError) as exc:
+            return Rejected("invalid_contract", f"a tombstone that names no user: {exc}"[:500])
+    else:
+        decoded = decode_override(value)
+        if isinstance(decoded, Rejected):
+            return Rejected(decoded.error_kind, decoded.error[:_MAX_ERROR_CHARS])
+        record = decoded
+        if key != record.user_id.encode():
+            return Rejected(
+                "invalid_contract",
+                f"the record key must be the user_id {record.user_id!r}, not key {key[:64]!r}",
+            )
+    if placement is not None:
+        expected = partition_for(record.user_id, placement.partitions, placement.partitioner)
+        if expected != placement.partition:
+            return Rejected(
+                "wrong_partition",
+                f"the key {record.user_id!r} belongs on partition {expected} of "
+                f"{placement.partitions} ({placement.partitioner}), not on "
+                f"{placement.partition}",
+                expected_partition=expected,
+            )
+    return record
+
+
+def _iso_ms(timestamp_ms: int) -> str:
+    moment = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def dead_letter_headers(rejected: Rejected, topic: str, partition: int, offset: int) -> Headers:

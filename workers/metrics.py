@@ -174,6 +174,12 @@ class Metrics:
             "content); the running policy stays.",
             registry=r,
         )
+        self.override_changes = Counter(
+            "lineguard_override_changes",
+            "Per-user override changes applied (records of the overrides topic, tombstones "
+            "included; stale or repeated ones not counted).",
+            registry=r,
+        )
         self.consumed_by_type = {t: self.events_consumed.labels(type=t) for t in EVENT_TYPES}
         # Series that exist from the start, so dashboards and alerts read 0 rather than nothing.
         for event_type in EVENT_TYPES:

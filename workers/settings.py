@@ -64,20 +64,30 @@ class Topics(BaseModel):
     changelog: str = "lineguard.changelog"
     policies: str = "lineguard.policies"
     """Published policies (compacted, one partition): not co-partitioned with the rest."""
+    overrides: str = "lineguard.overrides"
+    """Per-user overrides (compacted, keyed by user id, co-partitioned with the inputs)."""
 
     def inputs(self) -> dict[str, str]:
         """Input topic name -> the event type it carries."""
         return {getattr(self, event_type): event_type for event_type in EVENT_TYPES}
 
+    def consumed(self) -> tuple[str, ...]:
+        """What the worker consumes: the six inputs and the overrides."""
+        return (*self.inputs(), self.overrides)
+
+    def compacted(self) -> tuple[str, ...]:
+        """The co-partitioned topics that are compacted (the rest must not be)."""
+        return (self.changelog, self.overrides)
+
     def outputs(self) -> tuple[str, ...]:
         return (self.decisions, self.flags, self.dead_letter)
 
     def all(self) -> tuple[str, ...]:
-        return (*self.inputs(), *self.outputs(), self.changelog)
+        return (*self.inputs(), *self.outputs(), self.changelog, self.overrides)
 
     @model_validator(mode="after")
     def _distinct(self) -> Topics:
-        names = [*self.inputs(), *self.outputs(), self.changelog, self.policies]
+        names = [*self.inputs(), *self.outputs(), self.changelog, self.policies, self.overrides]
         if len(set(names)) != len(names):
             raise ValueError("every topic needs its own name")
         return self

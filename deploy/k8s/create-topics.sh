@@ -1,7 +1,7 @@
 #!/bin/sh
 # Creates lineguard's topics with Kafka's own kafka-topics.sh (the apache/kafka image has it):
 # inputs and outputs co-partitioned, all with the same partition count, and the state
-# changelog compacted. It reads the workers' own LINEGUARD_* settings, so it creates exactly
+# changelog and the per-user overrides compacted. It reads the workers' own LINEGUARD_* settings, so it creates exactly
 # the topics they expect. Safe to run again: existing topics are kept, but one whose
 # partition count differs is an error, since it would break co-partitioning.
 # Used by docker-compose.yml (kafka-init) and deploy/k8s/topics-job.yaml.
@@ -37,6 +37,7 @@ OUTPUT_TOPICS="${LINEGUARD_TOPICS__DECISIONS:-lineguard.decisions}
 ${LINEGUARD_TOPICS__FLAGS:-lineguard.flags}
 ${LINEGUARD_TOPICS__DEAD_LETTER:-lineguard.dead-letter}"
 CHANGELOG_TOPIC="${LINEGUARD_TOPICS__CHANGELOG:-lineguard.changelog}"
+OVERRIDES_TOPIC="${LINEGUARD_TOPICS__OVERRIDES:-lineguard.overrides}"
 POLICIES_TOPIC="${LINEGUARD_TOPICS__POLICIES:-lineguard.policies}"
 
 command_config="${KAFKA_COMMAND_CONFIG:-}"
@@ -95,11 +96,14 @@ create() {
 for topic in $INPUT_TOPICS $OUTPUT_TOPICS; do
   create "$topic"
 done
-create "$CHANGELOG_TOPIC" --config cleanup.policy=compact
-if ! topics --describe --topic "$CHANGELOG_TOPIC" | grep -q 'cleanup\.policy=compact'; then
-  echo "topic $CHANGELOG_TOPIC exists but is not compacted: set cleanup.policy=compact" >&2
-  exit 1
-fi
+# State changelog and per-user overrides: co-partitioned with the inputs, compacted by user.
+for topic in "$CHANGELOG_TOPIC" "$OVERRIDES_TOPIC"; do
+  create "$topic" --config cleanup.policy=compact
+  if ! topics --describe --topic "$topic" | grep -q 'cleanup\.policy=compact'; then
+    echo "topic $topic exists but is not compacted: set cleanup.policy=compact" >&2
+    exit 1
+  fi
+done
 # Published policies: one partition (one order for every worker), compacted by role.
 topics --create --if-not-exists --topic "$POLICIES_TOPIC" --partitions 1 \
   --replication-factor "$REPLICATION_FACTOR" \

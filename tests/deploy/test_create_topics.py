@@ -83,7 +83,9 @@ def _settings(**env: str) -> Any:
     return Settings(**env)  # type: ignore[arg-type]
 
 
-def test_creates_every_topic_co_partitioned_and_the_changelog_compacted(kafka: Path) -> None:
+def test_creates_every_topic_co_partitioned_and_the_state_and_overrides_compacted(
+    kafka: Path,
+) -> None:
     result = _run_script(kafka, LINEGUARD_PARTITIONS="12", LINEGUARD_REPLICATION_FACTOR="3")
     assert result.returncode == 0, result.stderr
     topics = _topics(kafka)
@@ -95,7 +97,7 @@ def test_creates_every_topic_co_partitioned_and_the_changelog_compacted(kafka: P
         assert topic["replication_factor"] == 3, name
         assert topic["configs"]["min.insync.replicas"] == "2", name
         compacted = topic["configs"].get("cleanup.policy") == "compact"
-        assert compacted == (name in (settings.topics.changelog, policies)), name
+        assert compacted == (name in (*settings.topics.compacted(), policies)), name
     assert not (kafka / "command-config.txt").exists()
 
 

@@ -18,7 +18,7 @@ SETTINGS = Settings(partitions=4)
 
 def healthy() -> dict[str, TopicInfo]:
     return {
-        topic: TopicInfo(4, "compact" if topic == SETTINGS.topics.changelog else "delete")
+        topic: TopicInfo(4, "compact" if topic in SETTINGS.topics.compacted() else "delete")
         for topic in SETTINGS.topics.all()
     }
 
@@ -73,6 +73,20 @@ def test_the_changelog_must_be_compacted_and_nothing_else() -> None:
     found[SETTINGS.topics.changelog] = TopicInfo(4, "compact,delete")
     found[SETTINGS.topics.repayment] = TopicInfo(4)
     assert problems(SETTINGS, found) == []
+
+
+def test_the_overrides_topic_is_co_partitioned_and_compacted() -> None:
+    found = healthy()
+    overrides = SETTINGS.topics.overrides
+    found[overrides] = TopicInfo(1, "delete")
+    assert problems(SETTINGS, found) == [
+        "lineguard.overrides (overrides): 1 partitions, the worker expects 4 "
+        "(LINEGUARD_PARTITIONS; every topic has the inputs' partition count)",
+        "lineguard.overrides (overrides): cleanup.policy is 'delete', expected 'compact' "
+        "(otherwise users' overrides are deleted with old segments)",
+    ]
+    del found[overrides]
+    assert problems(SETTINGS, found) == ["lineguard.overrides (overrides): missing"]
 
 
 def test_the_policies_topic_is_optional_but_one_compacted_partition_when_present() -> None:

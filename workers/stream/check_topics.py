@@ -3,8 +3,9 @@
 Read-only: it creates and changes nothing. Against the settings (``LINEGUARD_*``, with
 ``--brokers`` and ``--partitions`` on top) it checks that every topic exists; that every
 topic has the configured partition count, so the six inputs are co-partitioned with each
-other and with the outputs and the changelog (outputs, dead letters and state are written to
-the partition of the input they come from); and that the changelog is compacted while no
+other and with the outputs, the changelog and the overrides (outputs, dead letters and state
+are written to the partition of the input they come from, and a user's overrides are applied
+where the user's state is); and that the changelog and the overrides are compacted while no
 other topic is (compaction keeps only the last record of each key, and the key of every
 input and output is the user id). Exit codes: 0 all is well, 1 a problem was found (each
 one printed), 2 usage or settings error, 3 the brokers cannot be reached.
@@ -42,6 +43,7 @@ def roles(settings: Settings) -> dict[str, str]:
     named[topics.flags] = "flags"
     named[topics.dead_letter] = "dead letters"
     named[topics.changelog] = "changelog"
+    named[topics.overrides] = "overrides"
     return named
 
 
@@ -65,7 +67,7 @@ def problems(settings: Settings, found: dict[str, TopicInfo]) -> list[str]:
 
 def _topic_problems(settings: Settings, found: dict[str, TopicInfo]) -> list[str]:
     named = roles(settings)
-    changelog = settings.topics.changelog
+    compacted = settings.topics.compacted()
     wanted = settings.partitions
     result: list[str] = []
     input_counts = {found[topic].partitions for topic in settings.topics.inputs() if topic in found}
@@ -87,15 +89,19 @@ def _topic_problems(settings: Settings, found: dict[str, TopicInfo]) -> list[str
                 "(LINEGUARD_PARTITIONS; every topic has the inputs' partition count)"
             )
         policies = {part.strip() for part in info.cleanup_policy.split(",")}
-        if topic == changelog and "compact" not in policies:
+        if topic in compacted and "compact" not in policies:
+            what = (
+                "users' state is" if topic == settings.topics.changelog else "users' overrides are"
+            )
             result.append(
                 f"{topic} ({role}): cleanup.policy is {info.cleanup_policy!r}, expected "
-                "'compact' (otherwise users' state is deleted with old segments)"
+                f"'compact' (otherwise {what} deleted with old segments)"
             )
-        elif topic != changelog and "compact" in policies:
+        elif topic not in compacted and "compact" in policies:
             result.append(
                 f"{topic} ({role}): cleanup.policy is {info.cleanup_policy!r}; only the "
-                "changelog may be compacted (compaction keeps each user's last record only)"
+                "changelog and the overrides may be compacted (compaction keeps each user's "
+                "last record only)"
             )
     return result
 
@@ -197,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     shared = len([topic for topic in found if topic != policies])
     print(
         f"ok: {shared} topics with {settings.partitions} partitions each, "
-        f"changelog {settings.topics.changelog} compacted"
-        + (f"; {policies} with one partition, compacted" if policies in found else "")
+        f"changelog {settings.topics.changelog} and overrides {settings.topics.overrides} "
+        "compacted" + (f"; {policies} with one partition, compacted" if policies in found else "")
     )
     return EXIT_OK

@@ -149,7 +149,7 @@ async def prepare_topics(settings: Settings) -> None:
                         topic,
                         settings.partitions,
                         settings.replication_factor,
-                        topic_configs=compact if topic == settings.topics.changelog else None,
+                        topic_configs=compact if topic in settings.topics.compacted() else None,
                     )
                     for topic in missing
                 ]

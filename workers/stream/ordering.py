@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.control import OverrideRecord
 from schemas.events import Event
 from workers.core.timeutil import to_us
 
@@ -43,7 +44,8 @@ class Held:
     sequence: int
     topic: str = field(compare=False)
     offset: int = field(compare=False)
-    event: Event = field(compare=False)
+    event: Event | OverrideRecord = field(compare=False)
+    """An event, or an override change (dated ``changed_at``)."""
     received_ms: int = field(compare=False)
     """Wall time (ms) when the consumer handed the record over."""
     record: Any = field(default=None, compare=False)
@@ -68,11 +70,16 @@ class TimeOrder:
         return len(self._heap)
 
     def add(
-        self, topic: str, offset: int, event: Event, received_ms: int, record: Any = None
+        self,
+        topic: str,
+        offset: int,
+        event: Event | OverrideRecord,
+        received_ms: int,
+        record: Any = None,
     ) -> None:
-        """Hold a decoded event until ``release`` says its time has come."""
+        """Hold a decoded event (or override change) until ``release`` says its time has come."""
         self._sequence += 1
-        at = to_us(event.occurred_at)
+        at = to_us(event.changed_at if isinstance(event, OverrideRecord) else event.occurred_at)
         held = Held(at, self._sequence, topic, offset, event, received_ms, record)
         heapq.heappush(self._heap, held)
         self._by_topic[topic].append(held)

@@ -30,9 +30,10 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from schemas.control import OverrideRecord
 from schemas.events import Event
 from schemas.outputs import Decision
-from workers.codec import Placement, Rejected, decode
+from workers.codec import Placement, Rejected, decode, decode_overrides
 from workers.core.engine import Engine
 from workers.core.policy import Policy
 from workers.metrics import Metrics
@@ -74,6 +75,7 @@ class Tally:
     duplicates: int = 0
     late: Counter[str] = field(default_factory=Counter)
     drops: Counter[str] = field(default_factory=Counter)
+    override_changes: int = 0
 
 
 class Processor:
@@ -93,6 +95,8 @@ class Processor:
         self.settings = settings
         self.topics = settings.topics
         self.input_types = settings.topics.inputs()
+        self.consumed = settings.topics.consumed()
+        """The six inputs and the overrides: aligned in time order, committed together."""
         self.metrics = metrics
         self.consumer = consumer
         self.producer = producer
@@ -192,12 +196,23 @@ class Processor:
             await self._learn_positions(part.number, part.order)
             released = part.order.release(self._idle_since(part.number))
             for held in released:
+                item = held.event
                 try:
-                    step = part.engine.apply(held.event, fire_due=False)
+                    if isinstance(item, OverrideRecord):
+                        step = part.engine.apply_overrides(item, fire_due=False)
+                    else:
+                        step = part.engine.apply(item, fire_due=False)
                 except Exception as exc:  # a defect: roll back, dead-letter it next pass
-                    log.exception("the decision core failed on %s", held.event.event_id)
+                    what = "an override change" if isinstance(item, OverrideRecord) else "event"
+                    name = "" if isinstance(item, OverrideRecord) else f" {item.event_id}"
+                    log.exception("the decision core failed on %s%s", what, name)
                     raise CoreDefect(held, exc) from exc
-                tally.consumed[held.event.type] += 1
+                if isinstance(item, OverrideRecord):
+                    if not step.duplicate:
+                        tally.override_changes += 1
+                        _log_change(item, held, part.number)
+                else:
+                    tally.consumed[item.type] += 1
                 tally.duplicates += step.duplicate
                 outputs.extend((part.number, output, held.received_ms) for output in step.outputs)
             fired = part.engine.advance_due(now if wall else None, self.settings.deadline_slice)
@@ -237,17 +252,20 @@ class Processor:
             part = self.partitions.get(tp.partition)
             if part is None:
                 continue  # revoked while the batch was in flight; re-read by the new owner
-            topic, expected, order = tp.topic, self.input_types[tp.topic], part.order
+            topic, order = tp.topic, part.order
+            expected = self.input_types.get(topic)  # None: the overrides topic
             clock = part.engine.clock
             placement = Placement(tp.partition, self.settings.partitions, self.settings.partitioner)
             count += len(records)
             for record in records:
                 poison = self._poison.get((topic, tp.partition, record.offset))
-                result = (
-                    Rejected("internal", poison)
-                    if poison is not None
-                    else decode(record.value, record.key, expected, placement)
-                )
+                result: Event | OverrideRecord | Rejected
+                if poison is not None:
+                    result = Rejected("internal", poison)
+                elif expected is None:
+                    result = decode_overrides(record.value, record.key, record.timestamp, placement)
+                else:
+                    result = decode(record.value, record.key, expected, placement)
                 if not isinstance(result, Rejected):
                     result = self._within_time_bounds(result, now, latest, clock)
                 if isinstance(result, Rejected):
@@ -258,28 +276,37 @@ class Processor:
         return count
 
     def _within_time_bounds(
-        self, event: Event, now: datetime, latest: datetime, clock: datetime | None
-    ) -> Event | Rejected:
-        """No real event comes from the future, even when history is replayed; one far
-        older than the partition's clock would reopen long-settled history."""
+        self,
+        event: Event | OverrideRecord,
+        now: datetime,
+        latest: datetime,
+        clock: datetime | None,
+    ) -> Event | OverrideRecord | Rejected:
+        """No real event (or override change) comes from the future, even when history is
+        replayed; one far older than the partition's clock would reopen settled history."""
         settings = self.settings
-        if event.occurred_at > latest:
+        name, moment = (
+            ("changed_at", event.changed_at)
+            if isinstance(event, OverrideRecord)
+            else ("occurred_at", event.occurred_at)
+        )
+        if moment > latest:
             return Rejected(
                 "from_the_future",
-                f"occurred_at {event.occurred_at.isoformat()} is more than "
+                f"{name} {moment.isoformat()} is more than "
                 f"{settings.max_future_skew_seconds:g} s after wall time {now.isoformat()}",
             )
-        if clock is not None and event.occurred_at < clock - timedelta(days=settings.max_age_days):
+        if clock is not None and moment < clock - timedelta(days=settings.max_age_days):
             return Rejected(
                 "too_old",
-                f"occurred_at {event.occurred_at.isoformat()} is more than "
+                f"{name} {moment.isoformat()} is more than "
                 f"{settings.max_age_days:g} days before the partition's clock {clock.isoformat()}",
             )
         return event
 
     async def _learn_positions(self, number: int, order: TimeOrder) -> None:
         """Positions of inputs that have shown no record yet (to tell when they are idle)."""
-        for topic in self.input_types:
+        for topic in self.consumed:
             if order.next_offset(topic) is None:
                 # Never wait on the group under the lock: a rebalance's revocation waits for
                 # the lock, and a position not known yet may wait for that rebalance. Not
@@ -313,6 +340,8 @@ class Processor:
         metrics = self.metrics
         for event_type, n in tally.consumed.items():
             metrics.consumed_by_type[event_type].inc(n)
+        if tally.override_changes:
+            metrics.override_changes.inc(tally.override_changes)
         if tally.duplicates:
             metrics.duplicates.inc(tally.duplicates)
         for event_type, n in tally.late.items():
@@ -353,7 +382,7 @@ class Processor:
         """Pause inputs whose records pile up waiting for a slower topic; resume them after."""
         limit = self.settings.max_pending_per_partition
         for part in self.partitions.values():
-            for topic in self.input_types:
+            for topic in self.consumed:
                 tp = TopicPartition(topic, part.number)
                 held = part.order.held_count(topic)
                 if held > limit and tp not in self._paused:
@@ -432,7 +461,7 @@ class Processor:
         reread = numbers if self._broken or self._reread else []
         for number in reread:
             self.partitions[number].order.clear()
-            for topic in self.input_types:
+            for topic in self.consumed:
                 tp = TopicPartition(topic, number)
                 committed = self._committed.get(tp)
                 if committed is None:
@@ -477,7 +506,7 @@ class Processor:
             clock = part.engine.clock
             time_lag.set((now - clock).total_seconds() if clock is not None else 0.0)
             behind = 0
-            for topic in self.input_types:
+            for topic in self.consumed:
                 tp = TopicPartition(topic, part.number)
                 highwater = self.consumer.highwater(tp)
                 position = part.order.next_offset(topic)
@@ -491,7 +520,7 @@ class Processor:
         first answer."""
         consumer, latest = self.consumer, None
         for number in self.partitions:
-            for topic in self.input_types:
+            for topic in self.consumed:
                 with contextlib.suppress(AssertionError):  # revoked in the meantime
                     polled = consumer.last_poll_timestamp(TopicPartition(topic, number))
                     if polled is not None and (latest is None or polled > latest):
@@ -544,4 +573,23 @@ class Processor:
         self.refresh_gauges(self.clock())
 
     def _new_order(self) -> TimeOrder:
-        return TimeOrder(self.input_types, self.settings.align_wait_ms)
+        return TimeOrder(self.consumed, self.settings.align_wait_ms)
+
+
+def _log_change(record: OverrideRecord, held: Held, partition: int) -> None:
+    """Every override change is logged with its actor (never the user id at INFO)."""
+    log.info(
+        "applied an override change by %s: %d overrides now",
+        record.changed_by,
+        len(record.overrides),
+        extra={
+            "actor": record.changed_by,
+            "changed_at": record.changed_at.isoformat(),
+            "overrides": [
+                {"id": o.id, "kind": o.kind, "rule": o.rule, "actor": o.actor}
+                for o in record.overrides
+            ],
+            "partition": partition,
+            "offset": held.offset,
+        },
+    )

@@ -94,7 +94,7 @@ class StreamService(Service):
         )
         # Join the group first (a static member's restart races its session), then read the
         # published policies while the join goes on: no batch runs before the loop starts.
-        consumer.subscribe(list(settings.topics.inputs()), listener=_Listener(self.processor))
+        consumer.subscribe(list(settings.topics.consumed()), listener=_Listener(self.processor))
         if self.policies is not None:
             await self.policies.start()
             live = self.policies.live
