@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "workers.policy_cli",
         "Validate, compare, publish and show the policies the workers run.",
     ),
+    "override": (
+        "workers.override_cli",
+        "Add, list and remove one user's overrides (suppress, force_close, watch).",
+    ),
     "demo": ("workers.demo", "Embedded broker + worker + sample traffic, decisions on screen."),
 }
 
