@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from schemas.control import OverrideRecord
+from schemas.control import Override, OverrideRecord
 from schemas.outputs import REASON_CODES
 from workers.decoding import describe
 from workers.errors import LineguardError
@@ -74,13 +74,13 @@ def _at_option(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings(brokers=args.brokers) if args.brokers else Settings()
+    at = getattr(args, "at", None) or datetime.now(UTC)
+    new = _override(args, at) if args.action == "add" else {}
     current = _run(settings, _read(settings, args.user))
     if args.action == "list":
         return _list(args.user, current)
-    at = args.at or datetime.now(UTC)
     kept = [] if current is None else _still_in_force(current, at)
     if args.action == "add":
-        new = _override(args, at)
         if any(o["id"] == new["id"] for o in kept):
             raise Problem(f"user {args.user} already has an override {new['id']!r}")
         overrides, actor = [*kept, new], args.actor
@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _override(args: argparse.Namespace, at: datetime) -> dict[str, Any]:
+    """The new override as JSON, checked against the contract before anything is read."""
     body: dict[str, Any] = {
         "id": args.override_id or f"{args.kind}-{secrets.token_hex(4)}",
         "kind": args.kind,
@@ -112,6 +113,10 @@ def _override(args: argparse.Namespace, at: datetime) -> dict[str, Any]:
         body["rule"] = args.rule
     if args.until is not None:
         body["expires_at"] = _text(args.until)
+    try:
+        Override.model_validate(body)
+    except ValidationError as exc:
+        raise Problem(f"invalid override: {describe(exc, skip=0)}") from exc
     return body
 
 

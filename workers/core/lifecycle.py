@@ -22,6 +22,7 @@ from workers.core.state import (
     LINE_RESTORE_ELIGIBLE,
     MAX_RECENT_FLAGS,
     MAX_TIMED,
+    UserOverride,
     UserState,
 )
 from workers.core.timeutil import DAY, from_us, iso
@@ -145,7 +146,7 @@ class Step:
     def _close(self, at: int) -> None:
         state, rules = self.state, self.rules
         reasons: list[tuple[str, dict[str, Any]]] = []
-        held: list[Any] = []
+        held: list[UserOverride] = []
         for rule in RULES:
             code = rule.code
             if code not in rules.close_codes:
