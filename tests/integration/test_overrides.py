@@ -197,3 +197,25 @@ async def test_the_override_command_adds_lists_and_removes_what_the_worker_appli
     assert status == 200
     assert [o["id"] for o in body["overrides"]] == ["w-9"]
     assert "watch_evidence" in body
+
+
+async def test_an_override_outlives_a_worker_restart(
+    broker: EmbeddedBroker, workers: Callable[..., WorkerProcess]
+) -> None:
+    bootstrap = broker.bootstrap
+    await create_topics(bootstrap)
+    first = workers().start().wait_ready()
+    await produce(bootstrap, [*EVENTS[:2], as_record(CHANGES[0])])
+    wait_for(lambda: first.consumed() >= 2, 60, "the first events applied")
+    wait_for(lambda: first.metrics().get("lineguard_override_changes_total") == 1, 30, "the change")
+    assert first.terminate() == 0
+
+    # Restored from the changelog, the suppression still holds back the closure until day 10.
+    await produce(bootstrap, [EVENTS[4]])
+    second = workers().start().wait_ready()
+    records = await read_topic(bootstrap, TOPICS.decisions, lambda r: len(r) >= 1)
+    (closure,) = decoded(records)
+    assert closure["user_id"] == SUPPRESSED
+    assert closure["decided_at"] == "2026-03-12T09:00:00Z"
+    assert closure["reasons"][0]["evidence"]["overrides"][0]["id"] == "ov-1"
+    assert second.metrics().get("lineguard_override_changes_total", 0) == 0  # not applied again

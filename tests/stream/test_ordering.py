@@ -115,3 +115,23 @@ def test_any_interleaving_in_any_batch_sizes_releases_the_sorted_sequence(
     assert times == sorted(times)
     assert sorted(h.event.event_id for h in released) == sorted(e.event_id for e in everything)
     assert order.commit_offsets() == {t: len(s) for t, s in sequences.items() if s}
+
+
+def test_an_override_change_takes_its_turn_by_its_time_among_the_events() -> None:
+    from schemas.control import OverrideRecord
+
+    change = OverrideRecord.model_validate(
+        {
+            "user_id": "a",
+            "overrides": [],
+            "changed_at": (T0 + timedelta(minutes=15)).isoformat(),
+            "changed_by": "ana",
+        }
+    )
+    order = TimeOrder(["logins", "overrides"], WAIT)
+    order.add("logins", 0, login("a", 10), 1_000)
+    order.add("logins", 1, login("a", 20), 1_000)
+    order.add("overrides", 0, change, 1_000)
+    released = order.release(lambda topic: 2_000)
+    assert [type(h.event).__name__ for h in released] == ["Login", "OverrideRecord", "Login"]
+    assert order.commit_offsets() == {"logins": 2, "overrides": 1}
