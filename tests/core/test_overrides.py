@@ -299,3 +299,17 @@ def test_an_override_state_survives_serialisation() -> None:
     outputs = engine.apply(score(at(1), 550)).outputs
     assert closes(outputs) == []
     assert closes(engine.advance(at(10) + DAY, final=True))[0].decided_at == at(10)
+
+
+def test_an_expired_override_listed_again_stays_ended() -> None:
+    story = Story()
+    suppression = suppress_score(until=at(10))
+    story.change(change(at(0), suppression))
+    story.apply(login(at(0, 1)))
+    story.advance(at(11), final=True)
+    for day in (12, 13, 14):  # a producer that keeps the expired override in the list
+        story.change(change(at(day), suppression))
+    state = story.engine.state_of("u1")
+    assert state is not None and len(state.overrides) == 1 and state.overrides[0].ended
+    story.apply(score(at(15), 550))
+    assert closes(story.outputs)[0].decided_at == at(15)

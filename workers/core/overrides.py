@@ -86,7 +86,14 @@ def _apply(
             if item.ended:
                 ended.append(item)
         kept.append(item)
-    added = [_from_contract(o, at) for o in record.overrides if o.id not in known]
+    # An override that ended stays ended: listed again unchanged (an expired one a producer
+    # did not drop), it is not added again.
+    ended_before = {(o.override_id, o.created_at) for o in state.overrides if o.ended}
+    added = [
+        _from_contract(o, at)
+        for o in record.overrides
+        if o.id not in known and (o.id, to_us(o.created_at)) not in ended_before
+    ]
     state.overrides = _bounded([*kept, *added], at, rules, step)
     state.overrides_changed_at = at
     for item in added:
