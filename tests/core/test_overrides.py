@@ -173,6 +173,9 @@ def test_a_forced_closure_closes_now_with_the_note_and_blocks_restore_while_it_l
     story.apply(login(at(123)))
     (restore,) = restores(story.outputs)
     assert restore.decided_at == at(122)
+    assert restore.reasons[0].evidence["overrides"] == [
+        {"id": "fc-1", "kind": "force_close", "actor": "alice"}
+    ]
 
 
 def test_a_forced_closure_of_a_closed_line_closes_nothing_more() -> None:

@@ -22,11 +22,11 @@ from collections import Counter
 from dataclasses import replace
 
 from schemas.control import Override, OverrideRecord
-from schemas.outputs import Output
+from schemas.outputs import Decision, Output
 from workers.core.compiled import Compiled
 from workers.core.lifecycle import WRITES as LIFECYCLE_WRITES
 from workers.core.lifecycle import Step, schedule
-from workers.core.rules.manual_review import CODE, RULE, holds_at, lift
+from workers.core.rules.manual_review import CODE, RULE, holds_at, lift, with_overrides
 from workers.core.state import MAX_ENDED_OVERRIDES, FieldSaver, UserOverride, UserState
 from workers.core.timeutil import iso, to_us
 
@@ -102,7 +102,20 @@ def _apply(
     lift(step, ended)
     step.finish()
     schedule(state, rules)
+    released = [o for o in ended if o.kind == "force_close"]
+    if released:  # a restore that the end of a forced closure let happen names it
+        return [_naming(output, released) for output in step.outputs]
     return step.outputs
+
+
+def _naming(output: Output, overrides: list[UserOverride]) -> Output:
+    if not isinstance(output, Decision) or output.decision != "restore_eligibility":
+        return output
+    reasons = [
+        reason.model_copy(update={"evidence": with_overrides(reason.evidence, overrides)})
+        for reason in output.reasons
+    ]
+    return output.model_copy(update={"reasons": reasons})
 
 
 def _from_contract(override: Override, at: int) -> UserOverride:
