@@ -8,8 +8,12 @@ change, dated ``changed_at``. Applied at that instant, like an event:
 - one the user had that the record no longer lists ends now; if it was a suppress or a
   watch, what it held back is judged again now (``manual_review.lift``);
 - one in both takes the record's fields (a new expiry, say);
+- one that ended (expired, or removed) and is listed again unchanged stays ended;
 - a record dated at or before the last change applied is stale (a redelivery): it changes
   nothing.
+
+What a change decides names the overrides that shaped it (``manual_review.with_overrides``):
+a forced closure, a closure when a suppression ends, a restore when a forced closure ends.
 
 An override that ended stays in the state for a while (``MAX_ENDED_OVERRIDES``, within the
 dedupe window), so that an event dated while it held and arriving later is still judged
