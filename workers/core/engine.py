@@ -129,7 +129,7 @@ class Engine:
         fires the others, in slices)."""
         at = to_us(event.occurred_at)
         clock = self._clock
-        outputs = self._take_carried()
+        outputs = self._take_carried() if self._carried else []
         if clock is None or at > clock:
             self._clock = clock = at
             heap = self._heap
@@ -137,7 +137,9 @@ class Engine:
                 outputs.extend(self._fire_due(at - self._grace))
         user_id = event.user_id
         state = self._users.use(user_id)
-        if event.event_id in state.seen or any(w[1] == event.event_id for w in state.waiting):
+        if event.event_id in state.seen or (
+            state.waiting and any(w[1] == event.event_id for w in state.waiting)
+        ):
             return Step(outputs, True)
         self._dirty.add(user_id)
         before = state.next_deadline
