@@ -160,7 +160,9 @@ class Engine:
                 raise
             if state.timed and needs_correction(state, at):
                 outputs.extend(correct(state, rules, user_id, event, at))
-        self._settle(user_id, state, clock - self._grace, outputs)
+        deadline = state.next_deadline
+        if state.waiting or (deadline is not None and deadline <= clock - self._grace):
+            self._settle(user_id, state, clock - self._grace, outputs)
         if state.next_deadline != before:
             self._set_deadline(user_id, state.next_deadline)
         if waiting or user_id in self._waiting:
