@@ -135,7 +135,7 @@ class Engine:
         fires the others, in slices)."""
         at = to_us(event.occurred_at)
         clock = self._clock
-        outputs = self._take_carried()
+        outputs = self._take_carried() if self._carried else []
         if clock is None or at > clock:
             self._clock = clock = at
             heap = self._heap
@@ -143,7 +143,9 @@ class Engine:
                 outputs.extend(self._fire_due(at - self._grace))
         user_id = event.user_id
         state = self._users.use(user_id)
-        if event.event_id in state.seen or any(w[1] == event.event_id for w in state.waiting):
+        if event.event_id in state.seen or (
+            state.waiting and any(w[1] == event.event_id for w in state.waiting)
+        ):
             return Step(outputs, True)
         self._dirty.add(user_id)
         before = state.next_deadline
@@ -164,7 +166,9 @@ class Engine:
                 raise
             if state.timed and needs_correction(state, at):
                 outputs.extend(correct(state, rules, user_id, event, at))
-        self._settle(user_id, state, clock - self._grace, outputs)
+        deadline = state.next_deadline
+        if state.waiting or (deadline is not None and deadline <= clock - self._grace):
+            self._settle(user_id, state, clock - self._grace, outputs)
         if state.next_deadline != before:
             self._set_deadline(user_id, state.next_deadline)
         if waiting or user_id in self._waiting:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from hashlib import sha1
 from typing import Any
 
 from schemas.outputs import Decision, Flag, Output, Reason
@@ -45,10 +46,18 @@ WRITES = (
 line's lifecycle and the next deadline."""
 
 _NAMESPACE = uuid.UUID("5d0c3f4e-8a43-4e0b-9a57-6c1f0e2b7a11")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+_VERSION_5 = (0xF000 << 64) | (0xC000 << 48), (0x5000 << 64) | (0x8000 << 48)
+"""The bits RFC 4122 clears, and those it sets, in a name-based SHA-1 (version 5) UUID."""
 
 
 def stable_id(*parts: object) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(part) for part in parts)))
+    """``uuid.uuid5(_NAMESPACE, the parts joined by U+001F)`` as text, computed directly
+    (the same string, in a third of the time: an id is built for every output)."""
+    name = "\x1f".join([part if type(part) is str else str(part) for part in parts])
+    value = int.from_bytes(sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    text = "%032x" % (value & ~_VERSION_5[0] | _VERSION_5[1])
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 class Step:

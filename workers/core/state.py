@@ -308,15 +308,6 @@ def _record_values(value: Any) -> tuple[Any, ...]:
         raise TypeError(f"{type(value).__name__} is not part of the state") from None
 
 
-def _tuple_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    if len(names) == 1:
-        (name,) = names
-        return lambda value: (getattr(value, name),)
-    if not names:
-        return lambda value: ()
-    return attrgetter(*names)
-
-
 REPLACED_NOT_CHANGED = frozenset(
     {
         "close_reasons",
@@ -339,35 +330,34 @@ class FieldSaver:
     """Saves some of a state's fields so that they can be put back: scalars and the
     collections in ``REPLACED_NOT_CHANGED`` as they are, other collections as shallow copies
     (what changes them must replace, not change, the records in them). Cheap enough to run
-    before every event."""
+    before every event: ``save`` and ``restore`` are compiled for their fields, one tuple
+    built or unpacked, as ``dataclasses`` compiles its methods."""
 
-    __slots__ = ("_collections", "_get_collections", "_get_scalars", "_scalars")
+    __slots__ = ("restore", "save")
 
     def __init__(self, names: tuple[str, ...]) -> None:
         hints = get_type_hints(UserState)
         unknown = set(names) - set(_STATE_FIELDS)
         if unknown:
             raise ValueError(f"not fields of UserState: {sorted(unknown)}")
-        collection = {
+        ordered = [name for name in _STATE_FIELDS if name in names]
+        copied = {
             name
-            for name in names
+            for name in ordered
             if get_origin(hints[name]) in (list, dict) and name not in REPLACED_NOT_CHANGED
         }
-        self._scalars = tuple(n for n in _STATE_FIELDS if n in names and n not in collection)
-        self._collections = tuple(n for n in _STATE_FIELDS if n in collection)
-        self._get_scalars = _tuple_getter(self._scalars)
-        self._get_collections = _tuple_getter(self._collections)
-
-    def save(self, state: UserState) -> tuple[Any, list[Any]]:
-        collections = self._get_collections(state)
-        return self._get_scalars(state), [value.copy() for value in collections]
-
-    def restore(self, state: UserState, saved: tuple[Any, list[Any]]) -> None:
-        scalars, collections = saved
-        for name, value in zip(self._scalars, scalars, strict=True):
-            setattr(state, name, value)
-        for name, value in zip(self._collections, collections, strict=True):
-            setattr(state, name, value)
+        saved = [f"s.{name}.copy()" if name in copied else f"s.{name}" for name in ordered]
+        targets = "".join(f"s.{name}, " for name in ordered)
+        source = (
+            f"def save(s):\n    return ({''.join(f'{item}, ' for item in saved)})\n"
+            f"def restore(s, v):\n    ({targets}) = v\n"
+        )
+        namespace: dict[str, Any] = {}
+        exec(compile(source, f"<FieldSaver {' '.join(ordered)}>", "exec"), namespace)
+        self.save: Callable[[UserState], tuple[Any, ...]] = namespace["save"]
+        """The fields' values, collections to be changed copied."""
+        self.restore: Callable[[UserState, tuple[Any, ...]], None] = namespace["restore"]
+        """Put back what ``save`` returned."""
 
 
 # Migrations: each turns a row of its layout into a row of the next one. They are written

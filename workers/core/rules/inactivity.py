@@ -49,9 +49,11 @@ class Inactivity(Rule[InactivityConfig, Params]):
         return anchor + quiet
 
     def deadline(self, state: UserState, rules: Compiled) -> int | None:
-        if state.line == LINE_CLOSED or CODE not in rules.active_codes:
+        # ``due_at``, inline: this runs after every event.
+        if state.line == LINE_CLOSED or CODE not in rules.active_codes or state.first_at is None:
             return None
-        deadline = self.due_at(state, rules)
+        anchor = max(state.first_at, state.last_drawdown_at or 0, state.eligible_at or 0)
+        deadline: int = anchor + rules.params[CODE].quiet
         return None if state.episodes.get(CODE) == deadline else deadline
 
     def on_deadline(self, step: Step) -> None:
