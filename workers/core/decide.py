@@ -70,14 +70,14 @@ def decide(
     key = event.event_id
     if key in state.seen:
         return state, [], True
-    saver = _SAVERS[event.type]
+    saver, facts, listeners = _PLANS[event.type]
     saved = saver.save(state)
     forgotten: list[tuple[str, int]] = []
     step = Step(state, rules, event.user_id, at, event.event_id, drops)
     try:
         _remember(step, key, forgotten)
-        _FACTS[event.type](step, event)
-        for rule in LISTENERS[event.type]:
+        facts(step, event)
+        for rule in listeners:
             rule.on_event(step, event)
         step.finish()
         schedule(state, rules)
@@ -363,3 +363,8 @@ def _writes(event_type: str) -> tuple[str, ...]:
 
 WRITES: dict[str, tuple[str, ...]] = {event_type: _writes(event_type) for event_type in _FACTS}
 _SAVERS = {event_type: FieldSaver(names) for event_type, names in WRITES.items()}
+_PLANS = {
+    event_type: (_SAVERS[event_type], facts, LISTENERS[event_type])
+    for event_type, facts in _FACTS.items()
+}
+"""Event type -> what ``decide`` runs for it: the saving, the facts, the listening rules."""
