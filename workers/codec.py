@@ -72,18 +72,26 @@ def decode(
             "invalid_contract",
             f"the record key must be the user_id {decoded.user_id!r}, not {shown}",
         )
-    if placement is not None:
-        expected = partition_for(decoded.user_id, placement.partitions, placement.partitioner)
-        if expected != placement.partition:
-            return Rejected(
-                "wrong_partition",
-                f"the key {decoded.user_id!r} belongs on partition {expected} of "
-                f"{placement.partitions} ({placement.partitioner}), not on "
-                f"{placement.partition}: the producer must use the {placement.partitioner} "
-                "partitioner",
-                expected_partition=expected,
-            )
-    return decoded
+    misplaced = _misplaced(decoded.user_id, placement)
+    return decoded if misplaced is None else misplaced
+
+
+def _misplaced(user_id: str, placement: Placement | None) -> Rejected | None:
+    """Why a record keyed by ``user_id`` does not belong on the partition it arrived on
+    (``None``: it does, or there is no ``placement`` to check)."""
+    if placement is None:
+        return None
+    expected = partition_for(user_id, placement.partitions, placement.partitioner)
+    if expected == placement.partition:
+        return None
+    return Rejected(
+        "wrong_partition",
+        f"the key {user_id!r} belongs on partition {expected} of "
+        f"{placement.partitions} ({placement.partitioner}), not on "
+        f"{placement.partition}: the producer must use the {placement.partitioner} "
+        "partitioner",
+        expected_partition=expected,
+    )
 
 
 TOMBSTONE_ACTOR = "tombstone"
@@ -126,17 +134,8 @@ def decode_overrides(
                 "invalid_contract",
                 f"the record key must be the user_id {record.user_id!r}, not key {key[:64]!r}",
             )
-    if placement is not None:
-        expected = partition_for(record.user_id, placement.partitions, placement.partitioner)
-        if expected != placement.partition:
-            return Rejected(
-                "wrong_partition",
-                f"the key {record.user_id!r} belongs on partition {expected} of "
-                f"{placement.partitions} ({placement.partitioner}), not on "
-                f"{placement.partition}",
-                expected_partition=expected,
-            )
-    return record
+    misplaced = _misplaced(record.user_id, placement)
+    return record if misplaced is None else misplaced
 
 
 def _iso_ms(timestamp_ms: int) -> str:

@@ -7,6 +7,7 @@ builds on it for consumed records (key, topic and partition checks, dead letters
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -44,15 +45,23 @@ def decode_event(raw: bytes | str) -> Event | Rejected:
         return _classify(raw, exc)
 
 
-def _classify(raw: bytes | str, exc: ValidationError) -> Rejected:
+def _json_object(raw: bytes | str, what: str) -> dict[str, Any] | Rejected:
+    """``raw`` parsed, when it is a JSON object; else why not (``what`` it should be)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as json_exc:
         return Rejected("not_json", f"not valid JSON: {json_exc}")
     if not isinstance(data, dict):
         return Rejected(
-            "invalid_contract", f"an event must be a JSON object, got {type(data).__name__}"
+            "invalid_contract", f"{what} must be a JSON object, got {type(data).__name__}"
         )
+    return data
+
+
+def _classify(raw: bytes | str, exc: ValidationError) -> Rejected:
+    data = _json_object(raw, "an event")
+    if isinstance(data, Rejected):
+        return data
     event_type = data.get("type")
     if event_type not in EVENT_TYPES:
         known = ", ".join(EVENT_TYPES)
@@ -67,13 +76,7 @@ def decode_override(raw: bytes | str) -> OverrideRecord | Rejected:
     try:
         return OverrideRecord.model_validate_json(raw)
     except ValidationError as exc:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as json_exc:
-            return Rejected("not_json", f"not valid JSON: {json_exc}")
-        if not isinstance(data, dict):
-            return Rejected(
-                "invalid_contract",
-                f"an override record must be a JSON object, got {type(data).__name__}",
-            )
+        data = _json_object(raw, "an override record")
+        if isinstance(data, Rejected):
+            return data
         return Rejected("invalid_contract", f"override record: {describe(exc, skip=0)}")
