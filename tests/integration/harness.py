@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -27,6 +30,23 @@ TOPICS = Topics()
 TOPIC_OF_TYPE = {event_type: topic for topic, event_type in TOPICS.inputs().items()}
 REPO = Path(__file__).resolve().parents[2]
 STATUS_TOKEN = "test-status-token-0123456789"
+
+
+def lineguard(
+    *args: str, bootstrap: str, partitions: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run one ``lineguard`` command against the broker at ``bootstrap``."""
+    env = {**os.environ, "LINEGUARD_BROKERS": bootstrap}
+    if partitions is not None:
+        env["LINEGUARD_PARTITIONS"] = str(partitions)
+    return subprocess.run(
+        [sys.executable, "-m", "workers.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def worker_process(

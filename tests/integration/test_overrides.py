@@ -7,9 +7,6 @@ the worker published."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +16,15 @@ from schemas.control import OverrideRecord
 from schemas.events import Event
 from tests.core.scenario import POLICY, at, login, rfc3339, score
 from tests.core.test_overrides import change, override, suppress_score
-from tests.integration.harness import TOPICS, create_topics, decoded, produce, read_topic, wait_for
+from tests.integration.harness import (
+    TOPICS,
+    create_topics,
+    decoded,
+    lineguard,
+    produce,
+    read_topic,
+    wait_for,
+)
 from workers.broker import EmbeddedBroker
 from workers.codec import read_dead_letter
 from workers.replay import replay_events
@@ -127,18 +132,6 @@ async def test_a_suppression_holds_a_closure_until_it_expires_and_a_forced_closu
     )
 
 
-def lineguard(*args: str, bootstrap: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LINEGUARD_BROKERS": bootstrap, "LINEGUARD_PARTITIONS": "4"}
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_the_override_command_adds_lists_and_removes_what_the_worker_applies(
     broker: EmbeddedBroker, workers: Callable[..., WorkerProcess]
 ) -> None:
@@ -150,36 +143,38 @@ async def test_the_override_command_adds_lists_and_removes_what_the_worker_appli
 
     refused = lineguard(
         "override", "add", user, "--kind", "suppress", "--actor", "bob", "--reason", "r",
-        bootstrap=bootstrap,
+        bootstrap=bootstrap, partitions=4,
     )  # fmt: skip
     assert refused.returncode == 2 and "needs expires_at" in refused.stderr
     added = lineguard(
         "override", "add", user, "--kind", "force_close", "--actor", "bob",
         "--reason", "chargeback ring", "--note", "case 91", "--id", "fc-9",
-        "--at", rfc3339(at(3)), bootstrap=bootstrap,
+        "--at", rfc3339(at(3)), bootstrap=bootstrap, partitions=4,
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     assert added.stdout.startswith(f"added fc-9 for {user}: 1 overrides now")
     watched = lineguard(
         "override", "add", user, "--kind", "watch", "--until", rfc3339(at(60)),
         "--actor", "bob", "--reason", "second look", "--id", "w-9",
-        "--at", rfc3339(at(4)), bootstrap=bootstrap,
+        "--at", rfc3339(at(4)), bootstrap=bootstrap, partitions=4,
     )  # fmt: skip
     assert watched.returncode == 0, watched.stderr
-    listed = lineguard("override", "list", user, bootstrap=bootstrap)
+    listed = lineguard("override", "list", user, bootstrap=bootstrap, partitions=4)
     assert listed.returncode == 0, listed.stderr
     assert "fc-9: force_close from 2026-03-05T09:00:00Z no expiry" in listed.stdout
     assert "w-9: watch from 2026-03-06T09:00:00Z until 2026-05-01T09:00:00Z" in listed.stdout
 
     removed = lineguard(
         "override", "remove", user, "fc-9", "--actor", "carol", "--at", rfc3339(at(5)),
-        bootstrap=bootstrap,
+        bootstrap=bootstrap, partitions=4,
     )  # fmt: skip
     assert removed.returncode == 0, removed.stderr
     assert "removed fc-9" in removed.stdout
-    again = lineguard("override", "remove", user, "fc-9", "--actor", "carol", bootstrap=bootstrap)
+    again = lineguard(
+        "override", "remove", user, "fc-9", "--actor", "carol", bootstrap=bootstrap, partitions=4
+    )
     assert again.returncode == 2 and "no override 'fc-9'" in again.stderr
-    listed = lineguard("override", "list", user, bootstrap=bootstrap)
+    listed = lineguard("override", "list", user, bootstrap=bootstrap, partitions=4)
     assert "fc-9" not in listed.stdout and "w-9" in listed.stdout
 
     await produce(bootstrap, [login(at(6), user=user, eid="c-2")])

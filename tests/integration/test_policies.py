@@ -6,9 +6,6 @@ reproduces the decisions the worker published."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +16,15 @@ import pytest
 from schemas.events import Event
 from tests.core.scenario import POLICY, at, login, score
 from tests.core.test_policy_versions import STRICT_SCORE, record_bytes, variant
-from tests.integration.harness import TOPICS, create_topics, decoded, produce, read_topic, wait_for
+from tests.integration.harness import (
+    TOPICS,
+    create_topics,
+    decoded,
+    lineguard,
+    produce,
+    read_topic,
+    wait_for,
+)
 from workers.broker import EmbeddedBroker
 from workers.core.policy import parse_policy
 from workers.replay import replay_events
@@ -42,18 +47,6 @@ def falls(prefix: str, day: float) -> list[Event]:
             score(at(day + 2), 620, user=user),
         ]
     return events
-
-
-def lineguard(*args: str, bootstrap: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LINEGUARD_BROKERS": bootstrap}
-    return subprocess.run(
-        [sys.executable, "-m", "workers.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def metric(worker: WorkerProcess, name: str) -> float:
