@@ -10,6 +10,7 @@ These tests pin that behaviour; docs/streaming.md lists the limits.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 
@@ -85,9 +86,18 @@ async def test_a_restarted_static_worker_gets_its_member_id_and_partitions_back(
 
     # Both join and decide: four devices in a day closes every user's line.
     users = 40
-    await produce(broker.bootstrap, switching_logins(users, 0, 3, prefix="before"))
+    logins = switching_logins(users, 0, 3, prefix="before")
+    await produce(broker.bootstrap, logins)
     wanted = {f"before-{n}" for n in range(users)}
     assert await decided_users(broker.bootstrap, wanted) == wanted
+    # A batch's outputs are sent before its offsets are committed, and it is counted once
+    # committed: the decisions can be read a moment before the metrics show them.
+    await asyncio.to_thread(
+        wait_for,
+        lambda: survivor.consumed() + leaving.consumed() >= len(logins),
+        30,
+        "every login counted",
+    )
     assert survivor.consumed() > 0 and leaving.consumed() > 0
 
     # SIGTERM (a static member sends no LeaveGroup) and back with the same id.
