@@ -156,6 +156,25 @@ def count_episode(
     return inside[threshold - 1][0] + window, inside
 
 
+def counted_truth(
+    items: list[tuple[int, str]],
+    at: int,
+    window: int,
+    threshold: int,
+    counted: str,
+    details: Callable[[list[tuple[int, str]]], dict[str, Any]],
+) -> Truth | None:
+    """The truth of "at least ``threshold`` items within ``window``" at ``at``: the evidence
+    names the window, how many items it holds (as ``counted``), the threshold, then the
+    rule's ``details`` of the items inside."""
+    found = count_episode(items, at, window, threshold)
+    if found is None:
+        return None
+    until, inside = found
+    evidence = {"window": window_text(window), counted: len(inside), "threshold": threshold}
+    return Truth(until, {**evidence, **details(inside)})
+
+
 def raise_windowed(
     step: Step,
     code: str,

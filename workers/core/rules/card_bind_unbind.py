@@ -15,7 +15,7 @@ from workers.core.rules.base import (
     Rule,
     RuleConfig,
     Truth,
-    count_episode,
+    counted_truth,
     raise_windowed,
     window_text,
 )
@@ -83,16 +83,13 @@ class CardBindUnbind(Rule[CardBindUnbindConfig, Params]):
 
     def truth_at(self, state: UserState, rules: Compiled, at: int) -> Truth | None:
         params: Params = rules.params[CODE]
-        found = count_episode(quick_unbinds(state, params), at, params.window, params.threshold)
-        if found is None:
-            return None
-        until, inside = found
-        return Truth(
-            until,
-            {
-                "window": window_text(params.window),
-                "quick_unbinds": len(inside),
-                "threshold": params.threshold,
+        return counted_truth(
+            quick_unbinds(state, params),
+            at,
+            params.window,
+            params.threshold,
+            "quick_unbinds",
+            lambda inside: {
                 "unbound_within": window_text(params.quick),
                 "unbinds": [{"card_id": card, "unbound_at": iso(t)} for t, card in sorted(inside)],
             },

@@ -13,9 +13,8 @@ from workers.core.rules.base import (
     RuleConfig,
     Truth,
     add_timed_item,
-    count_episode,
+    counted_truth,
     raise_windowed,
-    window_text,
 )
 from workers.core.rules.score_swiping import is_quick_cycle
 from workers.core.timeutil import days, hours
@@ -82,18 +81,13 @@ class FrequentEarlyRepayment(Rule[FrequentEarlyRepaymentConfig, Params]):
     def truth_at(self, state: UserState, rules: Compiled, at: int) -> Truth | None:
         """Early settlements within the window."""
         params: Params = rules.params[CODE]
-        found = count_episode(state.early_settlements, at, params.window, params.threshold)
-        if found is None:
-            return None
-        until, inside = found
-        return Truth(
-            until,
-            {
-                "window": window_text(params.window),
-                "early_settlements": len(inside),
-                "threshold": params.threshold,
-                "loan_ids": [loan_id for _, loan_id in sorted(inside)],
-            },
+        return counted_truth(
+            state.early_settlements,
+            at,
+            params.window,
+            params.threshold,
+            "early_settlements",
+            lambda inside: {"loan_ids": [loan_id for _, loan_id in sorted(inside)]},
         )
 
 

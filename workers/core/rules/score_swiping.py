@@ -13,7 +13,7 @@ from workers.core.rules.base import (
     RuleConfig,
     Truth,
     add_timed_item,
-    count_episode,
+    counted_truth,
     raise_windowed,
     window_text,
 )
@@ -78,16 +78,13 @@ class ScoreSwiping(Rule[ScoreSwipingConfig, Params]):
     def truth_at(self, state: UserState, rules: Compiled, at: int) -> Truth | None:
         """Quick cycles settled within the window."""
         params: Params = rules.params[CODE]
-        found = count_episode(state.quick_cycles, at, params.window, params.threshold)
-        if found is None:
-            return None
-        until, inside = found
-        return Truth(
-            until,
-            {
-                "window": window_text(params.window),
-                "quick_cycles": len(inside),
-                "threshold": params.threshold,
+        return counted_truth(
+            state.quick_cycles,
+            at,
+            params.window,
+            params.threshold,
+            "quick_cycles",
+            lambda inside: {
                 "quick_cycle_max": window_text(params.quick_cycle),
                 "loan_ids": [loan_id for _, loan_id in sorted(inside)],
             },
