@@ -14,9 +14,7 @@ from typing import Literal, Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.events import Timestamp
-from schemas.outputs import RuleCode
-
-PolicyRole = Literal["live", "challenger"]
+from schemas.outputs import PolicyRole, RuleCode
 
 
 class PolicyRecord(BaseModel):

@@ -49,12 +49,22 @@ the partition's clock by more than the allowed age. ``after_until``: (replay) da
 ``--until``. ``internal``: the decision core failed on it (a defect, never the input's fault
 alone)."""
 DecisionKind = Literal["close_line", "restore_eligibility", "close_line_retracted"]
+PolicyRole = Literal["live", "challenger"]
+"""Which published policy made an output: ``live`` (``lineguard.decisions`` and
+``lineguard.flags``) or ``challenger`` (``lineguard.shadow-decisions`` only, never acted on)."""
 
 
 class _Output(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: Literal[1] = 1
+    policy_role: PolicyRole = Field(
+        default="live",
+        description=(
+            "The policy that made it: `live`, or `challenger` (a would-be output, written "
+            "only to the shadow-decisions topic; never acted on)."
+        ),
+    )
 
 
 class Flag(_Output):

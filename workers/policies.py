@@ -17,7 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.control import PolicyRecord, PolicyRole
+from schemas.control import PolicyRecord
+from schemas.outputs import PolicyRole
 from workers.core.policy import Policy, parse_policy
 from workers.errors import PolicyError
 

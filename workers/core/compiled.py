@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from schemas.outputs import PolicyRole
 from workers.core.policy import Policy
 from workers.core.rules import RULES
 from workers.core.timeutil import SECOND, days
@@ -15,6 +16,8 @@ from workers.core.timeutil import SECOND, days
 class Compiled:
     policy: Policy
     version: str
+    role: PolicyRole
+    """The policy's role (``live`` or ``challenger``): the ``policy_role`` of its outputs."""
     close_codes: frozenset[str]
     active_codes: frozenset[str]
     params: dict[str, Any]
@@ -30,10 +33,11 @@ class Compiled:
 
 
 @lru_cache(maxsize=32)
-def compile_policy(policy: Policy) -> Compiled:
+def compile_policy(policy: Policy, role: PolicyRole = "live") -> Compiled:
     return Compiled(
         policy=policy,
         version=policy.version,
+        role=role,
         close_codes=frozenset(r.code for r in RULES if policy.action(r.code) == "close_line"),
         active_codes=frozenset(r.code for r in RULES if policy.action(r.code) != "off"),
         params={rule.code: rule.compile(policy.rule(rule.code)) for rule in RULES},

@@ -112,6 +112,7 @@ def _retraction(
         raised_at=from_us(at),
         trigger_event_id=event.event_id,
         policy_version=rules.version,
+        policy_role=rules.role,
         retracts=flag_id,
     )
 
@@ -158,6 +159,7 @@ def _withdraw(
         decided_at=from_us(at),
         trigger_event_id=event.event_id,
         policy_version=rules.version,
+        policy_role=rules.role,
         line_state=LINE_OPEN,
         next_review_at=None,
         supersedes=decision_id,

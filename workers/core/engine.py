@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 from schemas.control import OverrideRecord
 from schemas.events import Event, event_to_json, parse_event
-from schemas.outputs import Output
+from schemas.outputs import Output, PolicyRole
 from workers.core.compiled import compile_policy
 from workers.core.corrections import correct, needs_correction
 from workers.core.decide import decide
@@ -72,10 +72,16 @@ class Engine:
     """The decision core over a set of users (one partition, or a whole replay)."""
 
     def __init__(
-        self, policy: Policy, *, live_users: int = LIVE_USERS, loader: Loader | None = None
+        self,
+        policy: Policy,
+        *,
+        live_users: int = LIVE_USERS,
+        loader: Loader | None = None,
+        role: PolicyRole = "live",
     ) -> None:
         self.policy = policy
-        self._rules = compile_policy(policy)
+        self.role: PolicyRole = role
+        self._rules = compile_policy(policy, role)
         self._grace = self._rules.grace
         self._users = Users(live_users, loader)
         self._heap: list[tuple[int, str]] = []
@@ -122,8 +128,35 @@ class Engine:
         """Decide with ``policy`` from now on. Users' facts and lifecycles stay; deadlines
         already scheduled fire at their time and are judged under the new policy."""
         self.policy = policy
-        self._rules = compile_policy(policy)
+        self._rules = compile_policy(policy, self.role)
         self._grace = self._rules.grace
+
+    def fork(
+        self, policy: Policy, *, role: PolicyRole = "challenger", loader: Loader | None = None
+    ) -> Engine:
+        """A new engine that runs ``policy`` from this one's present: the same users' states,
+        clock, deadline index and waiting events, then its own way. Deadlines already
+        scheduled fire at their time, judged under ``policy`` (as after ``set_policy``).
+
+        ``loader``: where the states this engine has saved can be read *as they are now*
+        (a snapshot of its store); without one, every state this engine holds is copied.
+        Changes to either engine never reach the other."""
+        other = Engine(policy, live_users=self._users.live_limit, loader=loader, role=role)
+        other._clock = self._clock
+        other._deadlines = dict(self._deadlines)
+        other._heap = list(self._heap)  # a copy of a heap is a heap
+        other._waiting = dict(self._waiting)
+        other._users.copy_from(self._users, stored=loader is not None)
+        return other
+
+    def discard_dirty(self) -> None:
+        """Forget which users changed (an engine whose states are never saved)."""
+        self._dirty.clear()
+
+    def closed_cycles(self, user_id: str) -> int:
+        """How many times the user's line was closed (0 for an unknown user)."""
+        state = self._users.peek(user_id)
+        return 0 if state is None else state.cycle
 
     def set_live_limit(self, live_users: int) -> None:
         """Change how many user states stay live objects (the rest are held as bytes)."""

@@ -122,6 +122,7 @@ class Step:
                 raised_at=from_us(at),
                 trigger_event_id=self.trigger,
                 policy_version=self.rules.version,
+                policy_role=self.rules.role,
             )
         )
         recent = {"signal": signal, "raised_at": at, "key": key}
@@ -197,6 +198,7 @@ class Step:
                 decided_at=from_us(at),
                 trigger_event_id=self.trigger,
                 policy_version=rules.version,
+                policy_role=rules.role,
                 line_state=LINE_CLOSED,
                 next_review_at=from_us(at + state.cooling),
             )
@@ -235,6 +237,7 @@ class Step:
                 decided_at=from_us(at),
                 trigger_event_id=self.trigger,
                 policy_version=rules.version,
+                policy_role=rules.role,
                 line_state=LINE_RESTORE_ELIGIBLE,
                 next_review_at=None,
             )

@@ -142,6 +142,17 @@ class Users:
         else:
             self._cold[user_id] = bytes(memoryview(blob))  # the caller's may be over-allocated
 
+    def copy_from(self, other: Users, *, stored: bool) -> None:
+        """Hold a copy of ``other``'s states, as bytes. ``stored``: this map's loader reads
+        every state ``other`` holds, as it is now (a snapshot of the store taken right after
+        every change was saved), so nothing needs copying."""
+        if stored:
+            return
+        cold = self._cold
+        for user_id, state in other._live.items():
+            cold[user_id] = _packed(state)
+        cold.update(other._cold)
+
     def _stored(self, user_id: str, cold: bytes | None) -> bytes | None:
         """The user's bytes: ``cold`` if held in memory, else what the loader has, if any."""
         if cold is not None or self._loader is None:

@@ -60,6 +60,10 @@ class PartitionStore(Protocol):
     def pending(self) -> Iterator[tuple[str, int | None, int]]:
         """(user id, pending deadline, waiting events) of each stored user with either."""
 
+    def snapshot(self) -> Callable[[str], bytes | None] | None:
+        """A reader of the states as they are now, unchanged by later writes (None: the
+        store holds no states)."""
+
     def write(
         self,
         records: dict[str, bytes],
@@ -97,6 +101,9 @@ class MemoryStore:
 
     def pending(self) -> Iterator[tuple[str, int | None, int]]:
         return iter(())
+
+    def snapshot(self) -> Callable[[str], bytes | None] | None:
+        return None
 
     def write(
         self,
@@ -162,6 +169,18 @@ class RocksStore:
             else:
                 self._absent, self._lookup = set(), True
         return blob
+
+    def snapshot(self) -> Callable[[str], bytes | None] | None:
+        view = self._db.snapshot()
+
+        def read(user_id: str) -> bytes | None:
+            try:
+                blob: bytes = view[_USER_PREFIX + user_id.encode()]
+            except Exception:  # rocksdict raises a bare Exception for a missing key
+                return None
+            return blob
+
+        return read
 
     def pending(self) -> Iterator[tuple[str, int | None, int]]:
         cursor = self._db.iter()
