@@ -17,7 +17,7 @@ from typing import get_args
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from schemas.events import EVENT_TYPES
-from schemas.outputs import Signal
+from schemas.outputs import REASON_CODES, Signal
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _RESTORE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -159,13 +159,34 @@ class Metrics:
         )
         self.policy_info = Gauge(
             "lineguard_policy_info",
-            "Always 1; the labels name the policy this worker runs (name: live) and its version.",
+            "Always 1; the labels name the policies this worker runs (name: live, and challenger "
+            "while one is published) and their versions.",
             ["name", "version"],
             registry=r,
         )
         self.policy_switches = Counter(
             "lineguard_policy_switches",
             "Switches to a newly published live policy, made between batches.",
+            registry=r,
+        )
+        self.challenger_decisions = Counter(
+            "lineguard_challenger_decisions",
+            "Decisions the challenger policy would have made (lineguard.shadow-decisions), "
+            "by decision and reason code; never acted on.",
+            ["decision", "reason"],
+            registry=r,
+        )
+        self.challenger_disagreements = Counter(
+            "lineguard_challenger_disagreements",
+            "Closures one policy made and the other had not at the same point "
+            "(kind: challenger_only or live_only), by reason code.",
+            ["kind", "reason"],
+            registry=r,
+        )
+        self.challenger_failures = Counter(
+            "lineguard_challenger_failures",
+            "Batches in which the challenger policy failed on a partition: its outputs there "
+            "were dropped and it was forked again from the live state; live went on.",
             registry=r,
         )
         self.policy_refused = Counter(
@@ -188,22 +209,39 @@ class Metrics:
             self.flag_retractions.labels(signal)
         for what in ("installments", "waiting_events"):  # the drops that can hide a closure
             self.state_cap_drops.labels(what)
+        for code in REASON_CODES:  # zero before any challenger runs: panels and alerts read it
+            self.challenger_decisions.labels("close_line", code)
+            for kind in ("challenger_only", "live_only"):
+                self.challenger_disagreements.labels(kind, code)
         self._decision_children: dict[tuple[str, str], Counter] = {}
         self._flag_children: dict[str, Counter] = {}
         self._dead_letter_children: dict[str, Counter] = {}
         self._partition_children: dict[int, tuple[Gauge, Gauge]] = {}
         self._version = "unknown"
+        self._live_version = "unknown"
+        self._challenger_version: str | None = None
 
     def set_build(self, version: str, policy_version: str) -> None:
         self._version = version
         self.build_info.clear()
         self.build_info.labels(version=version, policy_version=policy_version).set(1)
-        self.policy_info.clear()
-        self.policy_info.labels(name="live", version=policy_version).set(1)
+        self._live_version = policy_version
+        self._set_policy_info()
 
     def set_policy(self, policy_version: str) -> None:
         """The live policy changed: same build, another policy version."""
         self.set_build(self._version, policy_version)
+
+    def set_challenger(self, policy_version: str | None) -> None:
+        """The challenger policy now run (None: none)."""
+        self._challenger_version = policy_version
+        self._set_policy_info()
+
+    def _set_policy_info(self) -> None:
+        self.policy_info.clear()
+        self.policy_info.labels(name="live", version=self._live_version).set(1)
+        if self._challenger_version is not None:
+            self.policy_info.labels(name="challenger", version=self._challenger_version).set(1)
 
     def decision(self, decision: str, reason: str) -> Counter:
         key = (decision, reason)

@@ -89,6 +89,14 @@ class Adopted:
 
 
 @dataclass
+class Withdrawn:
+    """A tombstone for the challenger: from here on, no challenger runs."""
+
+    role: str
+    offset: int
+
+
+@dataclass
 class History:
     """The fold of the policies topic: the current record per role, every version's
     content, and the records refused (with why)."""
@@ -98,8 +106,11 @@ class History:
     """version -> sha256 of the first content published under it."""
     refused: list[tuple[int, str]] = field(default_factory=list)
 
-    def add(self, offset: int, key: bytes | None, value: bytes | None) -> Adopted | str:
-        """Fold one record in; returns what was adopted or why it was refused."""
+    def add(self, offset: int, key: bytes | None, value: bytes | None) -> Adopted | Withdrawn | str:
+        """Fold one record in; returns what was adopted (or withdrawn) or why it was refused."""
+        if value is None and key == b"challenger":
+            self.current.pop("challenger", None)
+            return Withdrawn("challenger", offset)
         why = self._check(offset, key, value)
         if isinstance(why, str):
             self.refused.append((offset, why))
@@ -110,7 +121,7 @@ class History:
 
     def _check(self, offset: int, key: bytes | None, value: bytes | None) -> Adopted | str:
         if value is None:
-            return "a deletion (tombstone): the last policy stays"
+            return "a deletion (tombstone) of the live policy: the last one stays (publish another)"
         try:
             record = PolicyRecord.model_validate_json(value)
         except ValidationError as exc:

@@ -6,6 +6,8 @@
 - ``publish FILE --as live|challenger``: validates, refuses a version already published
   with other content, then writes it to the policies topic; every worker switches to a new
   live policy between batches.
+- ``withdraw challenger``: stop the challenger (a tombstone under its key); workers stop
+  running it between batches. The live policy cannot be withdrawn, only replaced.
 - ``show``: what is published now under each role, by whom and when.
 
 Brokers and security come from the ``LINEGUARD_*`` settings, as for the worker.
@@ -42,6 +44,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     publish.add_argument("--as", dest="role", choices=ROLES, required=True)
     publish.add_argument("--by", default=None, help="who publishes (default: the login name)")
     publish.add_argument("--note", default="", help="why (kept with the record)")
+    withdraw = actions.add_parser("withdraw", help="stop running the challenger policy")
+    withdraw.add_argument("role", choices=("challenger",), metavar="challenger")
     actions.add_parser("show", help="the policies published now")
 
 
@@ -61,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "publish":
         return _publish(settings, args)
+    if args.action == "withdraw":
+        return _withdraw(settings)
     return _show(_history(settings))
 
 
@@ -119,6 +125,18 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     offset = asyncio.run(publish(settings, record))
     was = "nothing" if current is None else current.policy.version
     print(f"published {policy.version} as {args.role} (was {was}) at offset {offset}")
+    return 0
+
+
+def _withdraw(settings: Settings) -> int:
+    current = _history(settings).current.get("challenger")
+    if current is None:
+        print("unchanged: no challenger is published")
+        return 0
+    from workers.stream.policy_feed import withdraw
+
+    offset = asyncio.run(withdraw(settings, "challenger"))
+    print(f"withdrew challenger {current.policy.version} at offset {offset}")
     return 0
 
 

@@ -60,6 +60,8 @@ class Topics(BaseModel):
     repayment: str = "lineguard.repayment"
     decisions: str = "lineguard.decisions"
     flags: str = "lineguard.flags"
+    shadow_decisions: str = "lineguard.shadow-decisions"
+    """The challenger policy's would-be decisions and flags (never acted on)."""
     dead_letter: str = "lineguard.dead-letter"
     changelog: str = "lineguard.changelog"
     policies: str = "lineguard.policies"
@@ -80,7 +82,7 @@ class Topics(BaseModel):
         return (self.changelog, self.overrides)
 
     def outputs(self) -> tuple[str, ...]:
-        return (self.decisions, self.flags, self.dead_letter)
+        return (self.decisions, self.flags, self.shadow_decisions, self.dead_letter)
 
     def all(self) -> tuple[str, ...]:
         return (*self.inputs(), *self.outputs(), self.changelog, self.overrides)

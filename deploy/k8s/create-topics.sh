@@ -35,6 +35,7 @@ ${LINEGUARD_TOPICS__TRANSACTION:-lineguard.transaction}
 ${LINEGUARD_TOPICS__REPAYMENT:-lineguard.repayment}"
 OUTPUT_TOPICS="${LINEGUARD_TOPICS__DECISIONS:-lineguard.decisions}
 ${LINEGUARD_TOPICS__FLAGS:-lineguard.flags}
+${LINEGUARD_TOPICS__SHADOW_DECISIONS:-lineguard.shadow-decisions}
 ${LINEGUARD_TOPICS__DEAD_LETTER:-lineguard.dead-letter}"
 CHANGELOG_TOPIC="${LINEGUARD_TOPICS__CHANGELOG:-lineguard.changelog}"
 OVERRIDES_TOPIC="${LINEGUARD_TOPICS__OVERRIDES:-lineguard.overrides}"

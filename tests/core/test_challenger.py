@@ -112,24 +112,25 @@ def _offline(live: list[Output], challenger: list[Output]) -> Counter[tuple[str,
 
 # A challenger that closes on one quick card bind-unbind (live only flags two) and tolerates
 # scores down to 500 (live closes below 600).
-CHALLENGER = parse_policy(
-    variant(
-        "challenger-1",
-        **{
-            'action = "flag"                 # shadow': 'action = "close_line"  # shadow',
-            "min_quick_unbinds = 2": "min_quick_unbinds = 1",
-            "min_score = 600": "min_score = 500",
-        },
-    )
+CHALLENGER_TEXT = variant(
+    "challenger-1",
+    **{
+        'action = "flag"                 # shadow': 'action = "close_line"  # shadow',
+        "min_quick_unbinds = 2": "min_quick_unbinds = 1",
+        "min_score = 600": "min_score = 500",
+    },
 )
+"""A challenger that closes on one quick card bind-unbind (live only flags two) and
+tolerates scores down to 500 (live closes below 600)."""
+CHALLENGER = parse_policy(CHALLENGER_TEXT)
 
 
-def population(users: int = 30) -> list[Event]:
+def population(users: int = 30, prefix: str = "p", day: float = 0) -> list[Event]:
     """Users who each do one of: a quick card bind-unbind (the challenger closes), a score
     of 540 (live closes), a score of 450 (both close), nothing risky; in time order."""
     events: list[Event] = []
     for number in range(users):
-        user, start = f"p{number}", at(hours=number)
+        user, start = f"{prefix}{number}", at(day, hours=number)
         events.append(login(start, user=user))
         kind = number % 4
         if kind == 0:

@@ -13,7 +13,7 @@ from schemas.control import PolicyRecord
 from tests.core.scenario import POLICY, at, closes, login, score
 from workers.core.policy import parse_policy
 from workers.errors import PolicyError
-from workers.policies import Adopted, History, diff, make_record, sha256_of
+from workers.policies import Adopted, History, Withdrawn, diff, make_record, sha256_of
 from workers.replay import replay_events
 
 DEFAULT_TEXT = (Path(__file__).parents[2] / "workers/policy/default.toml").read_text()
@@ -165,3 +165,15 @@ def test_a_closure_keeps_its_id_whatever_the_policy_version() -> None:
     (new,) = closes(replay_events(events, renamed).decisions)
     assert (old.policy_version, new.policy_version) == (POLICY.version, "renamed")
     assert old.decision_id == new.decision_id
+
+
+def test_a_tombstone_withdraws_the_challenger_and_leaves_live() -> None:
+    history = History()
+    live = history.add(0, b"live", record_bytes(DEFAULT_TEXT))
+    challenger = history.add(1, b"challenger", record_bytes(STRICT_SCORE, role="challenger"))
+    assert isinstance(live, Adopted) and isinstance(challenger, Adopted)
+    assert history.add(2, b"challenger", None) == Withdrawn("challenger", 2)
+    assert history.current == {"live": live}
+    again = history.add(3, b"challenger", record_bytes(STRICT_SCORE, role="challenger"))
+    assert isinstance(again, Adopted) and history.current["challenger"] is again
+    assert history.refused == []

@@ -35,10 +35,10 @@ async def test_the_topics_the_worker_creates_pass(broker: EmbeddedBroker) -> Non
     await create_topics(broker.bootstrap, partitions=4)
     result = await check_topics("--brokers", broker.bootstrap, "--partitions", "4")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("ok: 11 topics with 4 partitions each")
+    assert result.stdout.startswith("ok: 12 topics with 4 partitions each")
     wrong_count = await check_topics("--brokers", broker.bootstrap, "--partitions", "6")
     assert wrong_count.returncode == 1
-    assert wrong_count.stdout.count("partitions, the worker expects 6") == 11
+    assert wrong_count.stdout.count("partitions, the worker expects 6") == 12
     await ensure_topic(Settings(brokers=[broker.bootstrap], partitions=4))
     with_policies = await check_topics("--brokers", broker.bootstrap, "--partitions", "4")
     assert with_policies.returncode == 0, with_policies.stdout + with_policies.stderr
@@ -71,6 +71,7 @@ async def test_missing_uncompacted_and_misfit_topics_are_each_printed(
     )
     assert "problem: lineguard.flags (flags): missing" in printed
     assert "problem: lineguard.dead-letter (dead letters): missing" in printed
+    assert "problem: lineguard.shadow-decisions (shadow decisions): missing" in printed
     assert "problem: lineguard.overrides (overrides): missing" in printed
     assert any(
         "lineguard.decisions (decisions): cleanup.policy is 'compact'" in line for line in printed
@@ -78,4 +79,4 @@ async def test_missing_uncompacted_and_misfit_topics_are_each_printed(
     assert any(
         "lineguard.changelog (changelog): cleanup.policy is 'delete'" in line for line in printed
     )
-    assert len(printed) == 7
+    assert len(printed) == 8

@@ -141,7 +141,7 @@ class Engine:
         ``loader``: where the states this engine has saved can be read *as they are now*
         (a snapshot of its store); without one, every state this engine holds is copied.
         Changes to either engine never reach the other."""
-        other = Engine(policy, live_users=self._users.live_limit, loader=loader, role=role)
+        other = type(self)(policy, live_users=self._users.live_limit, loader=loader, role=role)
         other._clock = self._clock
         other._deadlines = dict(self._deadlines)
         other._heap = list(self._heap)  # a copy of a heap is a heap

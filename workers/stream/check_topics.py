@@ -41,6 +41,7 @@ def roles(settings: Settings) -> dict[str, str]:
     named = {topic: f"{event_type} input" for topic, event_type in topics.inputs().items()}
     named[topics.decisions] = "decisions"
     named[topics.flags] = "flags"
+    named[topics.shadow_decisions] = "shadow decisions"
     named[topics.dead_letter] = "dead letters"
     named[topics.changelog] = "changelog"
     named[topics.overrides] = "overrides"

@@ -1,6 +1,11 @@
 """The partitions a worker owns: each one's engine, store and time order, and how they are
 opened, restored from the changelog and rebuilt after a failed batch.
 
+With a challenger policy, each partition also has a shadow engine, forked from the live one
+whenever the live one is opened, restored or rebuilt, and when a challenger is published;
+it is never saved: its states live in memory (forked from a store snapshot with RocksDB)
+until the next fork.
+
 The live-user budget (``LINEGUARD_LIVE_USERS``) is the worker's, shared evenly by its
 partitions: each engine keeps at most its share of users as live objects. With the memory
 store the rest are held as bytes; with RocksDB the rest are read from the store on first
@@ -34,6 +39,8 @@ class Partition:
     engine: Engine
     store: PartitionStore
     order: TimeOrder
+    shadow: Engine | None = None
+    """The challenger policy's engine, forked from ``engine`` (never saved)."""
 
 
 class PartitionSet:
@@ -49,6 +56,8 @@ class PartitionSet:
     ) -> None:
         self.settings = settings
         self.policy = policy
+        self.challenger: Policy | None = None
+        """The challenger policy run beside ``policy`` (None: none)."""
         self.metrics = metrics
         self.restore_consumer = restore_consumer
         self.engine_factory = engine_factory
@@ -135,6 +144,7 @@ class PartitionSet:
                 continue
             part.store.write(restored[number], end, part.engine.pending, restored=True)
             part.engine.drop_cold()
+            self.fork(part)
         elapsed = time.perf_counter() - started
         self.metrics.restore_seconds.observe(elapsed)
         read = sum(len(latest) for latest in restored.values())
@@ -144,6 +154,16 @@ class PartitionSet:
             elapsed,
             extra={"changelog_users_read": read, "changelog_starts": starts},
         )
+
+    def fork(self, part: Partition) -> None:
+        """Run the challenger on ``part`` from the live engine's present (everything saved:
+        a store that holds states is read through a snapshot, else every state is copied);
+        no challenger, no shadow engine."""
+        if self.challenger is None:
+            part.shadow = None
+            return
+        loader = part.store.snapshot() if part.store.holds_states else None
+        part.shadow = part.engine.fork(self.challenger, loader=loader)
 
     def close(self) -> None:
         for part in self.partitions.values():

@@ -110,17 +110,26 @@ class PolicyFeed:
         """The next offset of the policies topic this feed has not read."""
         return self._read_up_to
 
-    async def poll(self) -> Adopted | None:
-        """A live record adopted since the last call, or None (reads at most once per
-        ``POLL_EVERY_SECONDS``, without waiting for the brokers)."""
+    @property
+    def challenger(self) -> Adopted | None:
+        return self.history.current.get("challenger")
+
+    async def poll(self) -> set[str]:
+        """The roles (``live``, ``challenger``) whose record changed since the last call
+        (reads at most once per ``POLL_EVERY_SECONDS``, without waiting for the brokers);
+        a live record is never withdrawn, a challenger can be."""
         consumer = self._consumer
         if consumer is None or time.monotonic() < self._next_poll:
-            return None
+            return set()
         self._next_poll = time.monotonic() + POLL_EVERY_SECONDS
-        before = self.live
+        before = self.live, self.challenger
         self._fold(await consumer.getmany(self.tp, timeout_ms=0))
-        after = self.live
-        return after if after is not None and after is not before else None
+        changed = set()
+        if self.live is not None and self.live is not before[0]:
+            changed.add("live")
+        if self.challenger is not before[1]:
+            changed.add("challenger")
+        return changed
 
     def _fold(self, batch: dict[Any, list[Any]]) -> None:
         for records in batch.values():
@@ -145,15 +154,21 @@ async def read_history(settings: Settings) -> History:
 
 async def publish(settings: Settings, record: PolicyRecord) -> int:
     """Send ``record`` keyed by its role; returns its offset."""
+    return await _send(settings, record.role, record.model_dump_json().encode())
+
+
+async def withdraw(settings: Settings, role: str) -> int:
+    """Send a tombstone under ``role`` (only the challenger can be withdrawn); its offset."""
+    return await _send(settings, role, None)
+
+
+async def _send(settings: Settings, role: str, value: bytes | None) -> int:
     await ensure_topic(settings)
     producer = AIOKafkaProducer(**connection_options(settings), acks="all")
     await producer.start()
     try:
         sent = await producer.send_and_wait(
-            settings.topics.policies,
-            record.model_dump_json().encode(),
-            key=record.role.encode(),
-            partition=0,
+            settings.topics.policies, value, key=role.encode(), partition=0
         )
         offset: int = sent.offset
         return offset

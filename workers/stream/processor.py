@@ -34,13 +34,14 @@ from schemas.control import OverrideRecord
 from schemas.events import Event
 from schemas.outputs import Decision
 from workers.codec import Placement, Rejected, decode, decode_overrides
-from workers.core.engine import Engine
+from workers.core.challenger import disagreements
+from workers.core.engine import Engine, Step
 from workers.core.policy import Policy
 from workers.metrics import Metrics
 from workers.policies import Adopted
 from workers.settings import Settings
 from workers.stream.ordering import Held, TimeOrder
-from workers.stream.partitions import PartitionSet
+from workers.stream.partitions import Partition, PartitionSet
 from workers.stream.policy_feed import PolicyFeed
 from workers.stream.sending import Outputs, send_batch
 
@@ -76,6 +77,8 @@ class Tally:
     late: Counter[str] = field(default_factory=Counter)
     drops: Counter[str] = field(default_factory=Counter)
     override_changes: int = 0
+    disagreements: Counter[tuple[str, str]] = field(default_factory=Counter)
+    challenger_failures: int = 0
 
 
 class Processor:
@@ -103,6 +106,9 @@ class Processor:
         self.clock = clock
         self.policies = policies
         self._next_policy: Adopted | None = None
+        self._next_challenger: tuple[Adopted | None] | None = None
+        """A challenger change to make at the next batch boundary: (the record, or None
+        when withdrawn)."""
         self.parts = PartitionSet(settings, policy, metrics, restore_consumer, Engine)
         self.ready = False
         self.failing_since: float | None = None
@@ -145,14 +151,22 @@ class Processor:
             timeout_ms=timeout, max_records=self.settings.max_batch_records
         )
         now = self.clock()
-        adopted = None if self.policies is None else await self.policies.poll()
-        if adopted is not None:
-            self._next_policy = adopted
-        if self._next_policy is not None and self.failing_since is None and not self._broken:
-            # Only after a committed batch: a failed one is retried under its own policy.
-            async with self._lock:
-                self._switch(self._next_policy.policy, self._next_policy.offset)
-                self._next_policy = None
+        if self.policies is not None:
+            changed = await self.policies.poll()
+            if "live" in changed:
+                self._next_policy = self.policies.live
+            if "challenger" in changed:
+                self._next_challenger = (self.policies.challenger,)
+        if self.failing_since is None and not self._broken:
+            # Only after a committed batch: a failed one is retried under its own policies.
+            if self._next_policy is not None:
+                async with self._lock:
+                    self._switch(self._next_policy.policy, self._next_policy.offset)
+                    self._next_policy = None
+            if self._next_challenger is not None:
+                async with self._lock:
+                    self._switch_challenger(*self._next_challenger)
+                    self._next_challenger = None
         if not batch and not held and not self._deadlines_due(now):
             return 0
         async with self._lock:
@@ -184,7 +198,10 @@ class Processor:
 
     def _deadlines_due(self, now: datetime) -> bool:
         moment = now if self.settings.clock == "wall" else None
-        return any(part.engine.has_due(moment) for part in self.partitions.values())
+        return any(
+            part.engine.has_due(moment) or (part.shadow is not None and part.shadow.has_due(moment))
+            for part in self.partitions.values()
+        )
 
     async def _process(self, batch: dict[Any, list[Any]], now: datetime) -> int:
         tally = Tally()
@@ -195,13 +212,12 @@ class Processor:
         for part in self.partitions.values():
             await self._learn_positions(part.number, part.order)
             released = part.order.release(self._idle_since(part.number))
+            shadow = Shadow(part) if part.shadow is not None else None
+            first = len(outputs)
             for held in released:
                 item = held.event
                 try:
-                    if isinstance(item, OverrideRecord):
-                        step = part.engine.apply_overrides(item, fire_due=False)
-                    else:
-                        step = part.engine.apply(item, fire_due=False)
+                    step = _apply(part.engine, item)
                 except Exception as exc:  # a defect: roll back, dead-letter it next pass
                     what = "an override change" if isinstance(item, OverrideRecord) else "event"
                     name = "" if isinstance(item, OverrideRecord) else f" {item.event_id}"
@@ -215,12 +231,18 @@ class Processor:
                     tally.consumed[item.type] += 1
                 tally.duplicates += step.duplicate
                 outputs.extend((part.number, output, held.received_ms) for output in step.outputs)
-            fired = part.engine.advance_due(now if wall else None, self.settings.deadline_slice)
+                if shadow is not None:
+                    shadow.apply(item, held.received_ms)
+            moment, limit = now if wall else None, self.settings.deadline_slice
+            fired = part.engine.advance_due(moment, limit)
             now_ms = int(time.time() * 1000)
             outputs.extend((part.number, output, now_ms) for output in fired)
             drops, late = part.engine.take_counts()
             tally.drops += drops
             tally.late += late
+            if shadow is not None:
+                shadow.advance(moment, limit, now_ms)
+                outputs.extend(shadow.finish(tally, outputs[first:]))
         acked = await send_batch(
             self.producer,
             self.topics,
@@ -230,6 +252,9 @@ class Processor:
             self.settings.dead_letter_max_bytes,
         )
         await self._commit()
+        for part in self.partitions.values():
+            if part.shadow is None and self.parts.challenger is not None:
+                self.parts.fork(part)  # the challenger failed in this batch: start it again
         self._count(tally, outputs, dead, acked)
         for key in [key for key in self._poison if key[1] in self.partitions]:
             if key[2] < self._committed.get(TopicPartition(key[0], key[1]), -1):
@@ -348,8 +373,17 @@ class Processor:
             metrics.late_events.labels(event_type).inc(n)
         for what, n in tally.drops.items():
             metrics.state_cap_drops.labels(what).inc(n)
+        for (kind, code), n in tally.disagreements.items():
+            metrics.challenger_disagreements.labels(kind, code).inc(n)
+        if tally.challenger_failures:
+            metrics.challenger_failures.inc(tally.challenger_failures)
         acked_ms = acked * 1000
         for _, output, received_ms in outputs:
+            if output.policy_role == "challenger":
+                if isinstance(output, Decision):
+                    for cause in output.reasons or ():
+                        metrics.challenger_decisions.labels(output.decision, cause.code).inc()
+                continue
             metrics.latency.observe(max(0.0, (acked_ms - received_ms) / 1000))
             if isinstance(output, Decision):
                 for reason in output.reasons or ():
@@ -392,12 +426,41 @@ class Processor:
                     self.consumer.resume(tp)
                     self._paused.discard(tp)
 
-    def start_with(self, policy: Policy) -> None:
-        """The policy to start with (before the first batch)."""
+    def start_with(self, policy: Policy, challenger: Policy | None = None) -> None:
+        """The policies to start with (before the first batch)."""
         self.parts.policy = policy
         for part in self.partitions.values():
             part.engine.set_policy(policy)
         self.metrics.set_policy(policy.version)
+        self._set_challenger(challenger)
+        if challenger is not None:
+            log.warning("running challenger policy %s beside the live one", challenger.version)
+
+    def _switch_challenger(self, adopted: Adopted | None) -> None:
+        """Run the challenger of ``adopted`` (None: none) from the next batch on, forked from
+        each partition's live state as it is now (called between batches, under the lock)."""
+        challenger = None if adopted is None else adopted.policy
+        old = self.parts.challenger
+        if challenger == old:
+            return
+        self._set_challenger(challenger)
+        log.warning(
+            "challenger policy %s -> %s between batches",
+            "none" if old is None else old.version,
+            "none" if challenger is None else challenger.version,
+            extra={
+                "policy_offset": None if adopted is None else adopted.offset,
+                "committed_offsets": {
+                    f"{tp.topic}/{tp.partition}": o for tp, o in sorted(self._committed.items())
+                },
+            },
+        )
+
+    def _set_challenger(self, challenger: Policy | None) -> None:
+        self.parts.challenger = challenger
+        for part in self.partitions.values():
+            self.parts.fork(part)
+        self.metrics.set_challenger(None if challenger is None else challenger.version)
 
     def _switch(self, policy: Policy, offset: int) -> None:
         """Run ``policy`` from the next batch on (called between batches, under the lock)."""
@@ -574,6 +637,57 @@ class Processor:
 
     def _new_order(self) -> TimeOrder:
         return TimeOrder(self.consumed, self.settings.align_wait_ms)
+
+
+def _apply(engine: Engine, item: Event | OverrideRecord) -> Step:
+    if isinstance(item, OverrideRecord):
+        return engine.apply_overrides(item, fire_due=False)
+    return engine.apply(item, fire_due=False)
+
+
+class Shadow:
+    """One partition's challenger through one batch: it takes each step the live engine
+    takes; a failure of the challenger never reaches live: its outputs of this batch are
+    dropped and it is forked again from the live state at the end of the batch."""
+
+    def __init__(self, part: Partition) -> None:
+        self.part = part
+        self.outputs: Outputs = []
+        self.failed = False
+
+    def apply(self, item: Event | OverrideRecord, received_ms: int) -> None:
+        self._run(lambda engine: _apply(engine, item).outputs, received_ms)
+
+    def advance(self, moment: datetime | None, limit: int, now_ms: int) -> None:
+        self._run(lambda engine: engine.advance_due(moment, limit), now_ms)
+
+    def _run(self, step: Callable[[Engine], list[Any]], received_ms: int) -> None:
+        engine = self.part.shadow
+        if self.failed or engine is None:
+            return
+        try:
+            made = step(engine)
+        except Exception:
+            log.exception("the challenger policy failed on partition %d", self.part.number)
+            self.failed = True
+            return
+        self.outputs.extend((self.part.number, output, received_ms) for output in made)
+
+    def finish(self, tally: Tally, outputs: Outputs) -> Outputs:
+        """The challenger's outputs of the batch, its disagreements with ``outputs`` (the
+        live engine's of this partition) counted into ``tally``."""
+        part, engine = self.part, self.part.shadow
+        assert engine is not None
+        if self.failed:
+            tally.challenger_failures += 1
+            part.shadow = None  # forked again after the batch is committed
+            return []
+        engine.take_counts()
+        engine.discard_dirty()
+        live = [output for _, output, _ in outputs]
+        shadow = [output for _, output, _ in self.outputs]
+        tally.disagreements += disagreements(part.engine, engine, live, shadow)
+        return self.outputs
 
 
 def _log_change(record: OverrideRecord, held: Held, partition: int) -> None:

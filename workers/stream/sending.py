@@ -38,7 +38,10 @@ async def send_batch(
     send = producer.send
     pending = []
     for number, output, _ in outputs:
-        topic = topics.decisions if isinstance(output, Decision) else topics.flags
+        if output.policy_role == "challenger":
+            topic = topics.shadow_decisions
+        else:
+            topic = topics.decisions if isinstance(output, Decision) else topics.flags
         key = output.user_id.encode()
         pending.append(await send(topic, encode_output(output), key=key, partition=number))
     for record, rejected in dead:

@@ -106,7 +106,10 @@ class StreamService(Service):
                     extra={"policy_offset": live.offset},
                 )
             self.policy = starting_policy(self.policies, self.policy)
-            self.processor.start_with(self.policy)
+            challenger = self.policies.challenger
+            self.processor.start_with(
+                self.policy, None if challenger is None else challenger.policy
+            )
         self._loop_task = asyncio.create_task(self._run(), name="lineguard-batches")
         log.info(
             "worker started",
