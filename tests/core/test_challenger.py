@@ -112,16 +112,15 @@ def _offline(live: list[Output], challenger: list[Output]) -> Counter[tuple[str,
 
 # A challenger that closes on one quick card bind-unbind (live only flags two) and tolerates
 # scores down to 500 (live closes below 600).
-CHALLENGER = parse_policy(
-    variant(
-        "challenger-1",
-        **{
-            'action = "flag"                 # shadow': 'action = "close_line"  # shadow',
-            "min_quick_unbinds = 2": "min_quick_unbinds = 1",
-            "min_score = 600": "min_score = 500",
-        },
-    )
+CHALLENGER_TEXT = variant(
+    "challenger-1",
+    **{
+        'action = "flag"                 # shadow': 'action = "close_line"  # shadow',
+        "min_quick_unbinds = 2": "min_quick_unbinds = 1",
+        "min_score = 600": "min_score = 500",
+    },
 )
+CHALLENGER = parse_policy(CHALLENGER_TEXT)
 
 
 def population(users: int = 30) -> list[Event]:
