@@ -180,3 +180,40 @@ def test_mistakes_are_refused_with_a_clear_message(
     assert err.startswith("lineguard: error: ")
     assert mention in err
     assert not (work / "x").exists()
+
+
+def test_dumps_of_one_version_are_told_apart(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = evaluate(
+        capsys,
+        *("--decisions", work / "live.jsonl", "--shadow-decisions", work / "live.jsonl"),
+        *("--labels", work / "labels.jsonl", "--report", work / "twins"),
+    )
+    assert code == 0, err
+    title = (work / "twins" / "report.md").read_text().splitlines()[0]
+    assert title == "# Decision quality: `default-2026.12` vs `default-2026.12 (challenger)`"
+    assert "0 users newly closed, 0 no longer closed." in (work / "twins" / "report.md").read_text()
+
+
+def test_labels_of_another_population_are_warned_about(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    others = SimulationConfig(users=5, days=40, seed=5, user_prefix="other-")
+    (work / "other-labels.jsonl").write_text(
+        "".join(label.model_dump_json() + "\n" for label in labels(others))
+    )
+    code, err = evaluate(
+        capsys,
+        *("--decisions", work / "live.jsonl", "--labels", work / "other-labels.jsonl"),
+        *("--report", work / "others"),
+    )
+    assert code == 0, err
+    users = len({json.loads(line)["user_id"] for line in (work / "live.jsonl").open()})
+    assert f"warning: {users} of the {users} users in the decisions have no label" in err
+    code, err = evaluate(
+        capsys,
+        *("--decisions", work / "live.jsonl", "--labels", work / "labels.jsonl"),
+        *("--report", work / "same"),
+    )
+    assert code == 0 and "warning" not in err
