@@ -11,6 +11,7 @@ import pytest
 
 from schemas.events import Event, event_to_json
 from schemas.outputs import Decision, Flag
+from tests.core import test_replay_overrides as with_overrides
 from tests.core.scenario import POLICY, at, login, rfc3339
 from tests.core.test_challenger import CHALLENGER, CHALLENGER_TEXT, POPULATION
 from tests.core.test_policy_versions import variant
@@ -152,3 +153,29 @@ def test_shadow_flags_parse_as_flags(workdir: Path, both: Replay) -> None:
     lines = (workdir / "shadow.jsonl").read_text().splitlines()
     flags = [Flag.model_validate_json(line) for line in lines if "flag_id" in line]
     assert sum(f.signal == "CARD_BIND_UNBIND" for f in flags) == 8
+
+
+def test_override_changes_reach_the_challenger(workdir: Path) -> None:
+    """A challenger under the live policy's own rules, given the same override changes,
+    decides exactly as live (a suppression held until day 10, a forced closure): the changes
+    are applied to both."""
+    write(workdir / "o-events.jsonl", [e.model_dump_json() for e in with_overrides.EVENTS])
+    write(workdir / "overrides.jsonl", [c.model_dump_json() for c in with_overrides.CHANGES])
+    (workdir / "twin.toml").write_text(variant("twin"))
+    done = replay(
+        workdir,
+        *("--until", rfc3339(with_overrides.UNTIL), "--overrides", "overrides.jsonl"),
+        *("--challenger", "twin.toml", "--shadow", "twin.jsonl"),
+        files=[workdir / "o-events.jsonl"],
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().split("\n")[-1] == "challenger disagreements: none"
+    codes = {d.user_id: [r.code for r in d.reasons] for d in done.decisions}
+    assert codes == {"u1": ["LOW_CREDIT_SCORE"], "u2": ["MANUAL_REVIEW"]}
+    shadow = [
+        Decision.model_validate_json(line)
+        for line in (workdir / "twin.jsonl").read_text().splitlines()
+        if "decision_id" in line
+    ]
+    as_live = [d.model_copy(update={"policy_role": "live", "policy_version": "x"}) for d in shadow]
+    assert as_live == [d.model_copy(update={"policy_version": "x"}) for d in done.decisions]
