@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 RuleCode = Literal[
     "SERIOUS_OVERDUE",
@@ -154,6 +154,15 @@ class DeadLetter(BaseModel):
 
 Output = Flag | Decision
 
+OUTPUT_ADAPTER: TypeAdapter[Output] = TypeAdapter(Output)
+
+
+def parse_output(raw: bytes | str) -> Output:
+    """Decode and validate one JSON flag or decision (a record value of ``lineguard.flags``,
+    ``lineguard.decisions`` or ``lineguard.shadow-decisions``, or a line ``lineguard replay``
+    wrote); raises ``pydantic.ValidationError``."""
+    return OUTPUT_ADAPTER.validate_json(raw)
+
 
 class Rejection(BaseModel):
     """One rejected input line of ``lineguard replay`` (written to ``--rejects``)."""
@@ -169,6 +178,7 @@ class Rejection(BaseModel):
 
 __all__ = [
     "CORRECTION_CODE",
+    "OUTPUT_ADAPTER",
     "REASON_CODES",
     "DeadLetter",
     "Decision",
@@ -182,4 +192,5 @@ __all__ = [
     "Rejection",
     "RuleCode",
     "Signal",
+    "parse_output",
 ]

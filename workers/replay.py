@@ -4,6 +4,8 @@ Events apply in file order with the clock at the largest ``occurred_at`` seen so
 the clock advances to ``--until`` (inclusive) so time-triggered rules fire. ``--overrides``
 adds per-user override changes, each applied at its time. Decisions go to
 stdout as JSON lines in the order made; flags and rejected lines to the named files.
+``--challenger`` runs a second policy in lockstep (its outputs to ``--shadow``) and counts
+where the two policies' closures disagree.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from pydantic import AwareDatetime, TypeAdapter, ValidationError
 from schemas.control import OverrideRecord
 from schemas.events import Event
 from schemas.outputs import Decision, Flag, Output, Rejection
+from workers.core.challenger import disagreements
 from workers.core.engine import Engine
 from workers.core.policy import Policy, load_policy
 from workers.decoding import Rejected, decode_event, decode_override
 from workers.errors import PolicyError
 from workers.inputs import Source, open_output, read_lines, source, sources, total_size
-from workers.problems import at_least
+from workers.problems import Problem, at_least
 from workers.progress import Meter, meter, wanted
 from workers.progress import add_option as add_progress_option
 
@@ -65,6 +68,31 @@ class Counts:
     override_changes: int = 0
 
 
+@dataclass
+class Shadow:
+    """A challenger engine run in lockstep with the live one: it gets every event, override
+    change and clock advance right after the live engine (but not the live engine's policy
+    switches); its outputs go to ``emit`` and the closures where the two policies disagree
+    are added up in ``disagreements``."""
+
+    engine: Engine
+    emit: Callable[[Output], None]
+    disagreements: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def follow(self, live: Engine, live_outputs: list[Output], outputs: list[Output]) -> None:
+        """Take the challenger's ``outputs`` of the step whose live outputs were
+        ``live_outputs``."""
+        for output in outputs:
+            self.emit(output)
+        self.disagreements += disagreements(live, self.engine, live_outputs, outputs)
+
+    def summary(self) -> str:
+        """``challenger disagreements: KIND CODE N, ...`` (or ``none``), in sorted order."""
+        found = sorted(self.disagreements.items())
+        detail = ", ".join(f"{kind} {code} {n}" for (kind, code), n in found)
+        return f"challenger disagreements: {detail or 'none'}"
+
+
 def run_engine(
     engine: Engine,
     events: Iterable[Event | Rejection],
@@ -73,6 +101,7 @@ def run_engine(
     counts: Counts,
     switches: Sequence[tuple[datetime, Policy]] = (),
     overrides: Sequence[OverrideRecord] = (),
+    shadow: Shadow | None = None,
 ) -> None:
     """Feed events through ``engine``, then advance to ``until``; every output goes to ``emit``.
 
@@ -81,7 +110,8 @@ def run_engine(
     clock is first advanced to ``time``, so deadlines due by then fire under the old one).
     ``overrides``: override changes, each applied at its ``changed_at``, before the first
     event dated after it (after the events dated at the same instant), as a worker applies
-    the records of ``lineguard.overrides`` in time order with the events."""
+    the records of ``lineguard.overrides`` in time order with the events.
+    ``shadow``: a challenger that follows every step of ``engine`` but its policy switches."""
     pending = sorted(switches, key=first)
     changes = sorted(overrides, key=changed_at)
     for number, item in enumerate(events, start=1):
@@ -91,16 +121,21 @@ def run_engine(
             counts.rejected += 1
             emit(item)
             continue
-        _catch_up(engine, pending, changes, item.occurred_at, emit, counts)
+        _catch_up(engine, pending, changes, item.occurred_at, emit, counts, shadow)
         step = engine.apply(item)
         counts.events += 1
         counts.duplicates += step.duplicate
         for output in step.outputs:
             emit(output)
-    _catch_up(engine, pending, changes, until, emit, counts, inclusive=True)
+        if shadow is not None:
+            shadow.follow(engine, step.outputs, shadow.engine.apply(item).outputs)
+    _catch_up(engine, pending, changes, until, emit, counts, shadow, inclusive=True)
     if until is not None:
-        for output in engine.advance(until, final=True):
+        outputs = engine.advance(until, final=True)
+        for output in outputs:
             emit(output)
+        if shadow is not None:
+            shadow.follow(engine, outputs, shadow.engine.advance(until, final=True))
     drops, late = engine.take_counts()
     counts.cap_drops += drops
     counts.late += late
@@ -113,11 +148,13 @@ def _catch_up(
     before: datetime | None,
     emit: Callable[[Output | Rejection], None],
     counts: Counts,
+    shadow: Shadow | None = None,
     *,
     inclusive: bool = False,
 ) -> None:
     """Apply the policy switches and override changes dated before ``before`` (at or
-    before, with ``inclusive``; None: all of them), in time order (a switch first)."""
+    before, with ``inclusive``; None: all of them), in time order (a switch first). The
+    ``shadow`` follows the clock advance of a switch (not the switch) and every change."""
 
     def due(moment: datetime) -> bool:
         return before is None or moment < before or (inclusive and moment == before)
@@ -126,12 +163,17 @@ def _catch_up(
         switch_at = switches[0][0] if switches and due(switches[0][0]) else None
         change_at = changes[0].changed_at if changes and due(changes[0].changed_at) else None
         if switch_at is not None and (change_at is None or switch_at <= change_at):
-            _switch(engine, *switches.pop(0), emit)
+            outputs = _switch(engine, *switches.pop(0), emit)
+            if shadow is not None:
+                shadow.follow(engine, outputs, shadow.engine.advance(switch_at))
         elif change_at is not None:
-            step = engine.apply_overrides(changes.pop(0))
+            change = changes.pop(0)
+            step = engine.apply_overrides(change)
             counts.override_changes += 1
             for output in step.outputs:
                 emit(output)
+            if shadow is not None:
+                shadow.follow(engine, step.outputs, shadow.engine.apply_overrides(change).outputs)
         else:
             return
 
@@ -142,10 +184,13 @@ def changed_at(record: OverrideRecord) -> datetime:
 
 def _switch(
     engine: Engine, at: datetime, policy: Policy, emit: Callable[[Output | Rejection], None]
-) -> None:
-    for output in engine.advance(at):
+) -> list[Output]:
+    """Advance ``engine`` to ``at``, then switch it to ``policy``; returns what fired."""
+    outputs = engine.advance(at)
+    for output in outputs:
         emit(output)
     engine.set_policy(policy)
+    return outputs
 
 
 def after_until(file: str, line: int, event: Event, until: datetime) -> Rejection:
@@ -304,6 +349,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="per-user override changes (JSON lines of override records, as on the "
         "lineguard.overrides topic), each applied at its changed_at",
     )
+    parser.add_argument(
+        "--challenger",
+        type=Path,
+        metavar="FILE",
+        help="also run the policy in FILE as a challenger, in lockstep with the live one over "
+        "the same events (--policy-at switches only the live one); the closures where the two "
+        "disagree are counted on stderr",
+    )
+    parser.add_argument(
+        "--shadow",
+        type=Path,
+        metavar="OUT",
+        help="write the challenger's decisions and flags as JSON lines to OUT (needs --challenger)",
+    )
     parser.add_argument("--flags", type=Path, help="write flags as JSON lines to this file")
     parser.add_argument("--rejects", type=Path, help="write rejected lines as JSON lines here")
     parser.add_argument(
@@ -318,13 +377,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.shadow is not None and args.challenger is None:
+        raise Problem("--shadow writes the challenger's outputs: give --challenger FILE too")
     policy = load_policy(args.policy)
+    challenger = None if args.challenger is None else load_policy(args.challenger)
     checked = sources(args.files)
     with ExitStack() as stack:
         flags_file = None if args.flags is None else open_output(args.flags, stack)
         rejects_file = None if args.rejects is None else open_output(args.rejects, stack)
+        shadow_file = None if args.shadow is None else open_output(args.shadow, stack)
         with meter("replay", total_size(checked), wanted(args.progress)) as bar:
-            summary = _replay(args, policy, checked, bar, flags_file, rejects_file)
+            files = (flags_file, rejects_file, shadow_file)
+            summary = _replay(args, policy, challenger, checked, bar, *files)
     print(summary, file=sys.stderr)
     return 0
 
@@ -332,12 +396,15 @@ def run(args: argparse.Namespace) -> int:
 def _replay(
     args: argparse.Namespace,
     policy: Policy,
+    challenger: Policy | None,
     checked: list[Source],
     bar: Meter,
     flags_file: IO[bytes] | None,
     rejects_file: IO[bytes] | None,
+    shadow_file: IO[bytes] | None,
 ) -> str:
-    """Run the replay, writing its outputs; returns the summary line."""
+    """Run the replay, writing its outputs; returns the summary (one line, and the
+    challenger's disagreements on a second line with a challenger)."""
     counts = Counts()
     out = sys.stdout.buffer
 
@@ -353,7 +420,12 @@ def _replay(
         elif rejects_file is not None:
             rejects_file.write(line)
 
+    def emit_shadow(output: Output) -> None:
+        if shadow_file is not None:
+            shadow_file.write(output.model_dump_json().encode() + b"\n")
+
     engine = Engine(policy, live_users=args.live_users)
+    shadow = None if challenger is None else Shadow(engine.fork(challenger), emit_shadow)
     changes: list[OverrideRecord] = []
     if args.overrides is not None:
         changes, refused = read_overrides(args.overrides, args.until)
@@ -363,7 +435,7 @@ def _replay(
     started = time.perf_counter()
     try:
         events = read_events(checked, counts, args.until, bar)
-        run_engine(engine, events, args.until, emit, counts, args.policy_at, changes)
+        run_engine(engine, events, args.until, emit, counts, args.policy_at, changes, shadow)
     finally:
         out.flush()
     elapsed = time.perf_counter() - started
@@ -380,7 +452,9 @@ def _replay(
         f"({counts.events / elapsed if elapsed else 0:,.0f} events/s); policy {policy.version}"
         + "".join(f" then {p.version} at {iso_z(t)}" for t, p in sorted(args.policy_at, key=first))
         + (f"; {counts.override_changes} override changes" if args.overrides else "")
+        + ("" if challenger is None else f"; challenger {challenger.version}")
         + "".join(f"; {note}" for note in extra)
+        + ("" if shadow is None else "\n" + shadow.summary())
     )
 
 

@@ -4,6 +4,9 @@ The unit is the user. A user's *decided reason* is taken from the first ``close_
 decision: the user's expected reason when that closure lists it, otherwise the first
 reason listed. Precision of a reason = closures decided for it that were expected /
 closures decided for it; recall = expected users closed for it / users expected.
+
+What a policy decided comes either from running it over events (``run_policies``) or from
+a dump of the decisions and flags it made (``read_outputs`` and ``dump_outcome``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas.events import Event
-from schemas.outputs import REASON_CODES, Decision, Flag, Output, Rejection
+from schemas.outputs import REASON_CODES, Decision, Flag, Output, Rejection, parse_output
 from workers.core.engine import Engine
 from workers.core.policy import Policy
 from workers.errors import InputError
@@ -195,6 +198,80 @@ def run_policies(
     return outcomes
 
 
+@dataclass
+class DumpCounts:
+    """What reading dumps of decisions and flags found."""
+
+    records: int = 0
+    duplicates: int = 0
+    """Copies of a record already read (the same role and id), as Kafka redelivers."""
+    invalid: int = 0
+    """Lines that are not a valid flag or decision."""
+    first_invalid: str | None = None
+    """``FILE:LINE: why`` of the first invalid line."""
+    after_until: int = 0
+    """Records dated (``decided_at``, ``raised_at``) after ``until``, left out."""
+    users: set[str] = field(default_factory=set)
+
+
+def read_outputs(
+    paths: Iterable[Source],
+    counts: DumpCounts,
+    until: datetime | None = None,
+    meter: Meter | None = None,
+) -> Iterator[Output]:
+    """The flags and decisions of JSON-lines dumps (any ``policy_role``), in file order, each
+    once: a record whose role, kind and id (``decision_id``, ``flag_id``) were already read
+    is a redelivered copy. Lines that are not a valid output, and records dated after
+    ``until``, are only counted."""
+    seen: set[tuple[str, bool, str]] = set()
+    for each in paths:
+        on_bytes = None if meter is None else meter.advance
+        for number, line in read_lines(each, on_bytes):
+            if not line.strip():
+                continue
+            if meter is not None:
+                meter.count()
+            try:
+                output = parse_output(line)
+            except ValidationError as exc:
+                counts.invalid += 1
+                if counts.first_invalid is None:
+                    error = exc.errors()[0]
+                    where = ".".join(str(part) for part in error["loc"])
+                    why = f"{where}: {error['msg']}" if where else error["msg"]
+                    counts.first_invalid = f"{each.name}:{number}: {why}"
+                continue
+            if isinstance(output, Flag):
+                key, dated = (output.policy_role, True, output.flag_id), output.raised_at
+            else:
+                key, dated = (output.policy_role, False, output.decision_id), output.decided_at
+            if key in seen:
+                counts.duplicates += 1
+                continue
+            seen.add(key)
+            if until is not None and dated > until:
+                counts.after_until += 1
+                continue
+            counts.records += 1
+            counts.users.add(output.user_id)
+            yield output
+
+
+def dump_outcome(outputs: Iterable[Output]) -> PolicyOutcome:
+    """What the policy of a dump decided. Its version is the records' ``policy_version``;
+    a dump that spans a policy switch has several, named in the order first seen, joined
+    by ``+`` (``default-2026.12+strict-1``); a dump without records is ``none``."""
+    outcome = PolicyOutcome(NONE)
+    versions: dict[str, None] = {}
+    for output in outputs:
+        versions.setdefault(output.policy_version)
+        outcome.collect(output)
+    if versions:
+        outcome.version = "+".join(versions)
+    return outcome
+
+
 def read_labels(path: Path | Source) -> dict[str, Label]:
     """One label per user from a JSON-lines file (``-``: standard input; gzip transparently)."""
     labels: dict[str, Label] = {}
@@ -241,6 +318,19 @@ def overlap_warning(labels: dict[str, Label], seen: set[str]) -> str | None:
     return (
         f"only {shared:,} of the {len(labels):,} labelled users appear in the events: "
         "the others count as not closed; are the labels from another population?"
+    )
+
+
+def unlabelled_warning(labels: dict[str, Label], users: set[str]) -> str | None:
+    """A warning when most of the users with decisions or flags have no label (the labels
+    of another population), else None. (Users without any record are the rule: most
+    ordinary users are never flagged.)"""
+    unlabelled = sum(1 for user_id in users if user_id not in labels)
+    if unlabelled * 2 <= len(users):
+        return None
+    return (
+        f"{unlabelled:,} of the {len(users):,} users in the decisions have no label: "
+        "are the labels from another population?"
     )
 
 

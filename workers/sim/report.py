@@ -35,6 +35,9 @@ class Run:
     rejected: int
     until: datetime | None
     archetypes: Counter[str]
+    from_dumps: bool = False
+    """The decisions were read from dumps (``events_path`` names them, ``events`` counts
+    their records and ``rejected`` the lines that were not a flag or decision)."""
 
 
 def percent(value: float | None) -> str:
@@ -182,12 +185,22 @@ def _comparison(before: Scores, after: Scores, comparison: Comparison) -> list[s
 
 def _population(run: Run, scores: Scores) -> list[str]:
     until = "none" if run.until is None else run.until.isoformat().replace("+00:00", "Z")
-    lines = [
-        f"- events: `{run.events_path}`, {run.events:,} applied "
-        f"({run.duplicates:,} duplicates ignored, {run.rejected:,} lines rejected)",
-        f"- labels: `{run.labels_path}`, {scores.users:,} users; clock advanced to {until}",
-        "",
-    ]
+    if run.from_dumps:
+        upto = "the end of the dumps" if run.until is None else until
+        lines = [
+            f"- decisions: `{run.events_path}`, {run.events:,} records "
+            f"({run.duplicates:,} duplicates ignored, {run.rejected:,} lines not a flag or "
+            "decision)",
+            f"- labels: `{run.labels_path}`, {scores.users:,} users; decisions up to {upto}",
+            "",
+        ]
+    else:
+        lines = [
+            f"- events: `{run.events_path}`, {run.events:,} applied "
+            f"({run.duplicates:,} duplicates ignored, {run.rejected:,} lines rejected)",
+            f"- labels: `{run.labels_path}`, {scores.users:,} users; clock advanced to {until}",
+            "",
+        ]
     return lines + _table(["archetype", "users"], sorted(run.archetypes.items()))
 
 
