@@ -84,7 +84,8 @@ class Shadow:
         ``live_outputs``."""
         for output in outputs:
             self.emit(output)
-        self.disagreements += disagreements(live, self.engine, live_outputs, outputs)
+        if live_outputs or outputs:  # most steps output nothing: nothing to compare
+            self.disagreements += disagreements(live, self.engine, live_outputs, outputs)
 
     def summary(self) -> str:
         """``challenger disagreements: KIND CODE N, ...`` (or ``none``), in sorted order."""
