@@ -17,7 +17,7 @@ import pytest
 
 from schemas.events import Event
 from schemas.outputs import Output
-from tests.core.scenario import POLICY
+from tests.core.scenario import POLICY, at, card
 from tests.core.test_challenger import CHALLENGER, CHALLENGER_TEXT, population
 from tests.integration.harness import (
     TOPICS,
@@ -222,3 +222,50 @@ async def test_a_failing_challenger_never_touches_live(
     finally:
         with contextlib.suppress(asyncio.CancelledError):
             await service.on_stop()
+
+
+async def test_with_rocksdb_a_challenger_forks_from_the_stores_snapshot(
+    broker: EmbeddedBroker, workers: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """With RocksDB and a live set of 4 users per worker, the users known before the
+    challenger is published are read through a snapshot of the store: their line states
+    carry over (a line live closed before stays closed for the challenger), exactly as the
+    core's fork does."""
+    bootstrap = broker.bootstrap
+    await create_topics(bootstrap)
+    worker = workers(store="rocksdb", live_users="4").start().wait_ready()
+    first = population(16, "a")
+    await produce(bootstrap, first)
+    wait_for(lambda: worker.consumed() >= len(first), 60, "the first population applied")
+    challenger_file = tmp_path / "challenger.toml"
+    challenger_file.write_text(CHALLENGER_TEXT)
+    published = lineguard(
+        "policy", "publish", str(challenger_file), "--as", "challenger", bootstrap=bootstrap
+    )
+    assert published.returncode == 0, published.stderr
+    wait_for(lambda: metric(worker, INFO) == 1, 30, "the worker runs the challenger")
+    # every earlier user binds and unbinds a card within the hour: the challenger closes
+    # those whose line is open, and not those live closed before it was published
+    quick = [
+        item
+        for n in range(16)
+        for item in (
+            card(at(10, hours=n), f"a{n}-q", user=f"a{n}"),
+            card(at(10, hours=n, seconds=600), f"a{n}-q", "unbind", user=f"a{n}"),
+        )
+    ]
+    second = sorted([*quick, *population(8, "b", 10)], key=lambda item: item.occurred_at)
+    await produce(bootstrap, second)
+    wait_for(lambda: worker.consumed() >= len(first) + len(second), 60, "all applied")
+
+    live = Engine(POLICY)
+    for item in first:
+        live.apply(item)
+    fork = live.fork(CHALLENGER)
+    forked = [o for item in second for o in fork.apply(item).outputs]
+    shadow_expected = _sorted(o.model_dump(mode="json") for o in forked)
+    closing = {d["user_id"] for d in shadow_expected if d.get("decision") == "close_line"}
+    earlier = {user for user in closing if user.startswith("a")}
+    assert 0 < len(earlier) < 16  # some earlier users' lines were open, some closed before
+    shadow = await _dump(bootstrap, TOPICS.shadow_decisions, len(shadow_expected))
+    assert _sorted(shadow) == shadow_expected
