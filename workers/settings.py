@@ -142,6 +142,14 @@ class Settings(BaseSettings):
             "policy file) and switch to each newly published one between batches."
         ),
     )
+    policy_disagreement_seconds: float = Field(
+        120.0,
+        ge=0,
+        description=(
+            "/readyz fails once the workers of the group have run different live policies "
+            "for this long (each asks the others' /readyz); 0: never."
+        ),
+    )
 
     web_host: str = Field("127.0.0.1", description="Address the web server binds.")
     web_port: int = Field(

@@ -135,3 +135,39 @@ async def test_a_worker_starts_with_the_published_live_policy(
     worker = workers().start().wait_ready()
     assert metric(worker, 'lineguard_policy_info{name="live",version="strict-score"}') == 1
     assert "running the published live policy strict-score" in worker.log_path.read_text()
+
+
+async def test_readiness_fails_while_the_workers_of_a_group_run_different_live_policies(
+    broker: EmbeddedBroker, workers: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    """One worker follows the policies topic, the other runs its policy file: after a
+    publication they disagree, and past the limit both /readyz answer 503 saying who runs
+    what; processing goes on."""
+    bootstrap = broker.bootstrap
+    await create_topics(bootstrap)
+    limit = {"policy_disagreement_seconds": "2"}
+    a = workers("a", **limit).start()
+    b = workers("b", follow_policies="false", **limit).start()
+    a.wait_ready()
+    b.wait_ready()
+    wait_for(lambda: all(w.get("/readyz")[1]["partitions"] for w in (a, b)), 30, "both own")
+    for worker in (a, b):
+        status, body = worker.get("/readyz")
+        assert status == 200 and body["policy"] == {"live": POLICY.version, "challenger": None}
+
+    strict_file = tmp_path / "strict.toml"
+    strict_file.write_text(STRICT_SCORE)
+    published = lineguard(
+        "policy", "publish", str(strict_file), "--as", "live", bootstrap=bootstrap
+    )
+    assert published.returncode == 0, published.stderr
+    wait_for(lambda: all(w.get("/readyz")[0] == 503 for w in (a, b)), 30, "both unready")
+    _, body_a = a.get("/readyz")
+    _, body_b = b.get("/readyz")
+    assert body_a["policy"]["live"] == "strict-score" and body_b["policy"]["live"] == POLICY.version
+    assert f"strict-score here, {POLICY.version} at {b.url}" in body_a["reason"]
+    assert f"{POLICY.version} here, strict-score at {a.url}" in body_b["reason"]
+
+    events = falls("c", 0)
+    await produce(bootstrap, events)
+    wait_for(lambda: a.consumed() + b.consumed() >= len(events), 60, "processing goes on")

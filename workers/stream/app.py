@@ -6,7 +6,8 @@ Faust's own consumer, producer and tables stay off (its per-event scheduling cap
 - ``GET /metrics``: Prometheus text format.
 - ``GET /healthz``: 200 while the process runs.
 - ``GET /readyz``: 200 once the assigned partitions are restored, 503 while restoring
-  or rebalancing.
+  or rebalancing, while the brokers stall, and once the group's workers have run different
+  live policies for too long; the body names the policies this worker runs.
 - ``GET /users/{user_id}``: the user's status for holders of the status token
   (``workers/stream/status.py``), answered by the owner of the user's partition.
 
@@ -77,6 +78,7 @@ def build_app(settings: Settings, service: StreamService) -> Any:
             "ready": reason is None,
             "reason": reason,
             "partitions": sorted(processor.partitions) if processor else [],
+            "policy": service.policies_run(),
         }
         return reply(view, body, 200 if reason is None else 503)
 

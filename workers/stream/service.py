@@ -23,6 +23,7 @@ from workers.metrics import Metrics
 from workers.settings import Settings
 from workers.stream.assignor import CopartitionedAssignor
 from workers.stream.clients import input_consumer, output_producer, restore_consumer
+from workers.stream.group_policies import GroupPolicies
 from workers.stream.policy_feed import PolicyFeed, starting_policy
 from workers.stream.processor import Processor
 
@@ -57,6 +58,7 @@ class StreamService(Service):
         self.policies: PolicyFeed | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self.group = GroupPolicies(settings.policy_disagreement_seconds)
 
     def _held(self) -> list[int]:
         return sorted(self.processor.partitions) if self.processor else []
@@ -71,7 +73,14 @@ class StreamService(Service):
             return "stopping"
         if self.processor is None or not self.processor.ready:
             return "partitions are being assigned or restored"
-        return self.processor.stalled()
+        return self.processor.stalled() or self.group.reason(self.processor.parts.policy.version)
+
+    def policies_run(self) -> dict[str, str | None]:
+        """The live and challenger policy versions this worker runs."""
+        parts = self.processor.parts if self.processor is not None else None
+        live = parts.policy.version if parts is not None else self.policy.version
+        challenger = parts.challenger if parts is not None else None
+        return {"live": live, "challenger": None if challenger is None else challenger.version}
 
     async def on_start(self) -> None:
         settings = self.settings
@@ -149,6 +158,10 @@ class StreamService(Service):
         """The timer: gauges only (deadlines fire in the batch loop, which owns the state)."""
         if self.processor is not None and not self._stopping:
             self.processor.refresh_gauges(self.processor.clock())
+            if self.group.due():
+                me = self.settings.advertised_url()
+                others = [url for url in self.assignor.owners.values() if url and url != me]
+                await self.group.ask(self.processor.parts.policy.version, others)
 
     async def on_stop(self) -> None:
         self._stopping = True
