@@ -571,11 +571,20 @@ class Processor:
             behind = 0
             for topic in self.consumed:
                 tp = TopicPartition(topic, part.number)
-                highwater = self.consumer.highwater(tp)
+                highwater = self._highwater(tp)
                 position = part.order.next_offset(topic)
                 if highwater is not None and position is not None:
                     behind += max(0, highwater - position)
             message_lag.set(behind)
+
+    def _highwater(self, tp: TopicPartition) -> int | None:
+        """The partition's high watermark, None when unknown or no longer assigned (a
+        rebalance revoked it; the batch loop has not yet taken the new assignment)."""
+        try:
+            highwater: int | None = self.consumer.highwater(tp)
+        except AssertionError:  # aiokafka asserts the partition is assigned
+            return None
+        return highwater
 
     def fetch_silence(self) -> float | None:
         """Seconds since the brokers last answered a fetch for any assigned input partition

@@ -157,7 +157,10 @@ class StreamService(Service):
     async def tick(self) -> None:
         """The timer: gauges only (deadlines fire in the batch loop, which owns the state)."""
         if self.processor is not None and not self._stopping:
-            self.processor.refresh_gauges(self.processor.clock())
+            try:
+                self.processor.refresh_gauges(self.processor.clock())
+            except Exception:  # gauges are best effort: a failure here must not stop the app
+                log.exception("refreshing the gauges failed")
             if self.group.due():
                 me = self.settings.advertised_url()
                 others = [url for url in self.assignor.owners.values() if url and url != me]
