@@ -67,6 +67,8 @@ def configure_logging(log_format: str, level: str) -> None:
             "root": {"handlers": ["stderr"], "level": level},
             "loggers": {
                 "aiokafka": {"level": "WARNING"},
+                # joins, generations and revocations: one line each per rebalance
+                "aiokafka.consumer.group_coordinator": {"level": "INFO"},
                 "faust": {"level": "WARNING"},
                 "mode": {"level": "WARNING"},
                 "aiohttp.access": {"level": "WARNING"},
