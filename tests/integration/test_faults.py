@@ -98,11 +98,6 @@ def counted(worker: WorkerProcess) -> dict[str, float]:
     }
 
 
-@pytest.mark.skipif(
-    not os.environ.get("LINEGUARD_REBALANCE_SOAK"),
-    reason="known to stall in about three runs of thirty-five on a loaded machine "
-    "(RELIABILITY.md); run it with LINEGUARD_REBALANCE_SOAK=1",
-)
 @pytest.mark.parametrize("store", ["memory", "rocksdb"])
 async def test_kills_and_scaling_2_1_3_mid_stream_decide_as_replay(
     broker: EmbeddedBroker, workers: Workers, store: str
