@@ -212,6 +212,44 @@ async def test_a_stalled_broker_is_visible_then_survived_with_nothing_lost(
     assert worker.running()
 
 
+async def test_two_workers_survive_a_broker_stalled_past_their_sessions(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    """The broker stopped for 60 s, twenty times the group session, while two workers are
+    mid-stream: neither exits, both say why they are not ready throughout, both rejoin and
+    finish, and the decisions equal replay."""
+    records = simulated_population(PARTITIONS, users=1_500)
+    await create_topics(broker.bootstrap, PARTITIONS)
+    pair = [workers(name, partitions=PARTITIONS, stall_seconds="3").start() for name in "ab"]
+    for worker in pair:
+        await asyncio.to_thread(worker.wait_ready)
+    settings = Settings(brokers=[broker.bootstrap], partitions=PARTITIONS)
+    await offer(records, settings, rate=1_000_000.0)  # all of it, then stall mid-stream
+    await asyncio.sleep(1)
+    assert sum(w.consumed() for w in pair) < len(records), "the stall must come mid-stream"
+
+    pid = broker.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        answers: list[int] = []
+        started = time.monotonic()
+        while time.monotonic() - started < 60:
+            await asyncio.sleep(5)
+            assert all(w.running() for w in pair), "a stalled broker must not stop a worker"
+            answers += [(await asyncio.to_thread(w.get, "/readyz"))[0] for w in pair]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert answers.count(503) >= len(answers) - 2, answers  # not ready, after the first 3 s
+
+    for worker in pair:
+        await asyncio.to_thread(wait_for, worker.ready, 120, f"{worker.name} ready again")
+    await assert_decides_as_replay(broker.bootstrap, records)
+    assert all(w.running() for w in pair)
+    for worker in pair:  # every failed send was observed (the batch retried), none left over
+        assert "Task exception was never retrieved" not in worker.log_path.read_text()
+
+
 async def test_a_burst_far_above_the_workers_rate_keeps_memory_bounded(
     broker: EmbeddedBroker, workers: Workers
 ) -> None:

@@ -65,9 +65,15 @@ async def send_batch(
         if dirty:
             futures = await send_changelog(producer, topics.changelog, part.number, dirty)
             changelog.append((part, dirty, futures))
+    # Every partition's sends are awaited, even when one fails: none is left unobserved.
+    outcomes = await asyncio.gather(
+        *(future for _, _, futures in changelog for future in futures), return_exceptions=True
+    )
+    failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failed is not None:
+        raise failed
     for part, dirty, futures in changelog:
-        acks = await asyncio.gather(*futures)
-        offset = max(ack.offset + count for ack, count in acks)
+        offset = max(ack.offset + count for ack, count in (f.result() for f in futures))
         part.store.write(dirty, offset, part.engine.pending)
     for part in parts.partitions.values():
         part.engine.drop_cold()  # a store that holds states has them all now
