@@ -66,6 +66,19 @@ def worker_process(
     return WorkerProcess(bootstrap, directory, name, **{**defaults, **settings})
 
 
+def in_process_settings(bootstrap: str, directory: Path | str, partitions: int = 4) -> Settings:
+    """Settings for a worker run in the test's own process (a ``StreamService``), with the
+    same defaults as ``worker_process``: event clock, short sessions."""
+    return Settings(
+        brokers=[bootstrap],
+        partitions=partitions,
+        clock="event",
+        session_timeout_seconds=3,
+        heartbeat_interval_seconds=0.5,
+        data_dir=str(directory),
+    )
+
+
 Raw = tuple[str, bytes | None, bytes] | tuple[str, bytes | None, bytes, int]
 """(topic, key, value), or (topic, key, value, partition) for an explicit partition."""
 

@@ -23,6 +23,7 @@ from tests.integration.harness import (
     TOPICS,
     create_topics,
     decoded,
+    in_process_settings,
     lineguard,
     produce,
     read_topic,
@@ -33,7 +34,6 @@ from workers.core.engine import Engine, Step
 from workers.core.policy import Policy
 from workers.metrics import Metrics
 from workers.replay import replay_events
-from workers.settings import Settings
 from workers.stream import processor as processor_module
 from workers.stream.service import StreamService
 from workers.stream.worker_process import WorkerProcess
@@ -85,18 +85,23 @@ def metric(worker: WorkerProcess, name: str) -> float:
     return worker.metrics().get(name, 0.0)
 
 
-async def test_a_challenger_writes_only_to_the_shadow_topic_and_counts_its_disagreements(
-    broker: EmbeddedBroker, workers: Callable[..., WorkerProcess], tmp_path: Path
-) -> None:
-    bootstrap = broker.bootstrap
-    await create_topics(bootstrap)
-    challenger_file = tmp_path / "challenger.toml"
+def publish_challenger(bootstrap: str, directory: Path) -> None:
+    """``lineguard policy publish`` of the challenger, as an analyst runs it."""
+    challenger_file = directory / "challenger.toml"
     challenger_file.write_text(CHALLENGER_TEXT)
     published = lineguard(
         "policy", "publish", str(challenger_file), "--as", "challenger", "--by", "analyst",
         bootstrap=bootstrap,
     )  # fmt: skip
     assert published.returncode == 0, published.stderr
+
+
+async def test_a_challenger_writes_only_to_the_shadow_topic_and_counts_its_disagreements(
+    broker: EmbeddedBroker, workers: Callable[..., WorkerProcess], tmp_path: Path
+) -> None:
+    bootstrap = broker.bootstrap
+    await create_topics(bootstrap)
+    publish_challenger(bootstrap, tmp_path)
     worker = workers().start().wait_ready()
     assert metric(worker, INFO) == 1
 
@@ -140,12 +145,7 @@ async def test_a_challenger_published_mid_stream_runs_until_withdrawn(
     wait_for(lambda: worker.consumed() >= len(first), 60, "the first population applied")
     assert metric(worker, INFO) == 0
 
-    challenger_file = tmp_path / "challenger.toml"
-    challenger_file.write_text(CHALLENGER_TEXT)
-    published = lineguard(
-        "policy", "publish", str(challenger_file), "--as", "challenger", bootstrap=bootstrap
-    )
-    assert published.returncode == 0, published.stderr
+    publish_challenger(bootstrap, tmp_path)
     wait_for(lambda: metric(worker, INFO) == 1, 30, "the worker runs the challenger")
     await produce(bootstrap, second)
     done = len(first) + len(second)
@@ -184,14 +184,7 @@ async def test_a_failing_challenger_never_touches_live(
     broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(processor_module, "Engine", ShadowDefect)
-    settings = Settings(
-        brokers=[broker.bootstrap],
-        partitions=1,
-        clock="event",
-        session_timeout_seconds=3,
-        heartbeat_interval_seconds=0.5,
-        data_dir=str(tmp_path),
-    )
+    settings = in_process_settings(broker.bootstrap, tmp_path, partitions=1)
     await create_topics(broker.bootstrap, partitions=1)
     service = StreamService(settings, POLICY, Metrics())
     await service.on_start()
@@ -237,12 +230,7 @@ async def test_with_rocksdb_a_challenger_forks_from_the_stores_snapshot(
     first = population(16, "a")
     await produce(bootstrap, first)
     wait_for(lambda: worker.consumed() >= len(first), 60, "the first population applied")
-    challenger_file = tmp_path / "challenger.toml"
-    challenger_file.write_text(CHALLENGER_TEXT)
-    published = lineguard(
-        "policy", "publish", str(challenger_file), "--as", "challenger", bootstrap=bootstrap
-    )
-    assert published.returncode == 0, published.stderr
+    publish_challenger(bootstrap, tmp_path)
     wait_for(lambda: metric(worker, INFO) == 1, 30, "the worker runs the challenger")
     # every earlier user binds and unbinds a card within the hour: the challenger closes
     # those whose line is open, and not those live closed before it was published

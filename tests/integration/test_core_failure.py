@@ -9,14 +9,20 @@ import contextlib
 import pytest
 
 from schemas.events import Event
-from tests.integration.harness import TOPICS, create_topics, decoded, produce, read_topic
+from tests.integration.harness import (
+    TOPICS,
+    create_topics,
+    decoded,
+    in_process_settings,
+    produce,
+    read_topic,
+)
 from tests.integration.scenarios import reason_histories
 from workers.broker import EmbeddedBroker
 from workers.codec import read_dead_letter
 from workers.core.engine import Engine, Step
 from workers.core.policy import load_policy
 from workers.metrics import Metrics
-from workers.settings import Settings
 from workers.stream import processor as processor_module
 from workers.stream.service import StreamService
 
@@ -34,14 +40,7 @@ async def test_a_core_failure_is_an_internal_dead_letter_and_the_stream_goes_on(
     broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     monkeypatch.setattr(processor_module, "Engine", FailingEngine)
-    settings = Settings(
-        brokers=[broker.bootstrap],
-        partitions=4,
-        clock="event",
-        session_timeout_seconds=3,
-        heartbeat_interval_seconds=0.5,
-        data_dir=str(tmp_path),
-    )
+    settings = in_process_settings(broker.bootstrap, str(tmp_path))
     await create_topics(broker.bootstrap)
     service = StreamService(settings, load_policy(None), Metrics())
     await service.on_start()
