@@ -198,7 +198,12 @@ async def test_a_failing_challenger_never_touches_live(
         assert _sorted(live) == decisions  # live as if no challenger ran
         registry = service.metrics.registry
         failures = "lineguard_challenger_failures_total"
-        wait_for(lambda: (registry.get_sample_value(failures) or 0) >= 1, 30, "counted")
+
+        def counted() -> bool:
+            return (registry.get_sample_value(failures) or 0) >= 1
+
+        # waited for in a thread: the worker runs on this event loop
+        await asyncio.to_thread(wait_for, counted, 30, "the failure counted")
         await produce(broker.bootstrap, after, settings)
         shadow_expected = expected(after, CHALLENGER, "challenger")
         shadow = await _dump(broker.bootstrap, TOPICS.shadow_decisions, len(shadow_expected))
