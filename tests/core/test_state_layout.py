@@ -6,8 +6,8 @@ after ``replay --until CUT``: an open line, a paid and an unpaid installment pas
 overdue milestones, devices, a card, a credit score and a phone change.
 ``fixtures/state-layout-1-read-by-2.json`` is that state as layout 2 read and wrote it back.
 ``fixtures/state-layout-2.json`` was written by layout 2, ``fixtures/state-layout-3.json``
-by layout 3 and ``fixtures/state-layout-4.json`` by layout 4 for ``full_state()``: every
-field of every record set (that layout had).
+by layout 3, ``fixtures/state-layout-4.json`` by layout 4 and ``fixtures/state-layout-5.json``
+by layout 5 for ``full_state()``: every field of every record set (that layout had).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from tests.core.scenario import Timeline, at, bill, card, drawdown, login, outfl
 from tests.core.scenario import score as credit_score
 from workers.core.engine import Engine
 from workers.core.state import (
+    DECISION_FIELDS,
+    FACT_FIELDS,
     MIGRATIONS,
     STATE_LAYOUT_VERSION,
     Installment,
@@ -40,6 +42,28 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FIXTURE = FIXTURES / "state-layout-1.json"
 
 LAYOUT_FIELDS: dict[int, dict[str, list[str]]] = {
+    6: {
+        "UserState": [
+            "first_at", "last_at", "seen", "last_drawdown_at", "last_login_at", "score",
+            "score_at", "scores", "devices", "card_binds", "outflows", "card_changes", "loans",
+            "settled", "installments", "paid_installments", "credit", "last_cleared_at",
+            "line", "cycle", "closed_at", "close_reasons", "cooling", "anchor",
+            "awaiting_restore", "eligible_at", "episodes", "recent_flags", "next_deadline",
+            "waiting", "timed", "quick_cycles", "early_settlements", "churn", "cash_outs",
+            "milestones", "overrides", "overrides_changed_at",
+        ],
+        "Outflow": ["at", "amount", "card_id", "event_id"],
+        "Loan": [
+            "loan_id", "drawn_at", "amount", "term_months", "product", "event_id", "final_due",
+        ],
+        "Installment": [
+            "loan_id", "number", "product", "due_day", "billed", "paid", "payments",
+        ],
+        "UserOverride": [
+            "override_id", "kind", "rule", "actor", "reason", "note", "created_at", "ends_at",
+            "ended",
+        ],
+    },
     5: {
         "UserState": [
             "first_at", "last_at", "line", "cycle", "closed_at", "close_reasons", "cooling",
@@ -133,7 +157,7 @@ def test_layout_1_reads_as_the_current_layout() -> None:
     state = deserialize(blob)
     assert serialize(state).startswith(f"[{STATE_LAYOUT_VERSION},".encode())
     unpaid = state.installments["L1#2"]
-    assert (unpaid.paid, unpaid.milestones_done, unpaid.payments) == (0, 3, [])
+    assert (unpaid.paid, state.milestones["L1#2"], unpaid.payments) == (0, 3, [])
     assert state.paid_installments["L1#1"][1] == -1  # its due day was not kept by layout 1
     assert state.scores == [[state.score_at, 640]]
     assert state.waiting == [] and state.timed == []
@@ -188,16 +212,18 @@ def full_state() -> UserState:
         devices={"phone-1": [1_000, 1_500], "phone-2": [2_000]},
         card_binds={"card-A": [3_000]},
         outflows=[Outflow(6_100, 50_000, "card-A", "e6")],
-        loans={"L2": Loan("L2", 6_000, 100_000, 3, "cash", "e5", 90_000, True)},
+        loans={"L2": Loan("L2", 6_000, 100_000, 3, "cash", "e5", 90_000)},
         settled={"L1": 5_500},
         installments={
-            "L2#1": Installment("L2", 1, "cash", 20_300, 34_000, 1_000, 1, [[7_000, 1_000]])
+            "L2#1": Installment("L2", 1, "cash", 20_300, 34_000, 1_000, [[7_000, 1_000]])
         },
         paid_installments={"L1#1": [5_400, 20_200]},
         credit={"cash": 100_000},
         quick_cycles=[(5_500, "L1")],
         early_settlements=[(5_500, "L1")],
         churn=[(6_000, "e5", "draw")],
+        cash_outs=["e5"],
+        milestones={"L2#1": 1},
         episodes={"QUICK_CYCLE": 1},
         recent_flags=[{"signal": "QUICK_CYCLE", "at": 5_500}],
         next_deadline=30_000,
@@ -271,6 +297,21 @@ def test_layout_4_reads_as_it_was_written() -> None:
     assert deserialize(blob) == replace(full_state(), **NO_OVERRIDES)
 
 
+def test_layout_5_reads_as_it_was_written() -> None:
+    """Written by layout 5 for ``full_state()``: the loan's cash-out flag and the
+    installment's milestones were kept inside their records."""
+    blob = (FIXTURES / "state-layout-5.json").read_bytes()
+    assert blob.startswith(b"[5,")
+    assert deserialize(blob) == full_state()
+
+
+def test_the_facts_come_first_and_hold_no_verdict() -> None:
+    assert tuple(LAYOUT_FIELDS[6]["UserState"][: len(FACT_FIELDS)]) == FACT_FIELDS
+    assert set(FACT_FIELDS).isdisjoint(DECISION_FIELDS)
+    assert (*FACT_FIELDS, *DECISION_FIELDS) == tuple(record_fields()["UserState"])
+    assert {"line", "episodes", "cash_outs", "milestones", "next_deadline"} <= set(DECISION_FIELDS)
+
+
 def test_layout_1_reads_as_layout_2_read_it() -> None:
     as_2 = (FIXTURES / "state-layout-1-read-by-2.json").read_bytes()
     assert as_2.startswith(b"[2,")
@@ -290,6 +331,9 @@ def test_layout_1_reads_as_layout_2_read_it() -> None:
         (b"[4" + b", null" * 33 + b"]", "layout 4: 33 fields"),
         (b"[5, 1, 2]", "layout 5: 2 fields"),
         (b"[5" + b", null" * 36 + b"]", "layout 5"),
+        (b"[5" + b", null" * 35 + b"]", "layout 5: 35 fields"),
+        (b"[6, 1, 2]", "layout 6: 2 fields"),
+        (b"[6" + b", null" * 38 + b"]", "layout 6"),
     ],
 )
 def test_a_row_that_does_not_fit_its_layout_is_refused(blob: bytes, message: str) -> None:

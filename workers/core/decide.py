@@ -238,7 +238,6 @@ def _copy_installment(item: Installment) -> Installment:
         item.due_day,
         item.billed,
         item.paid,
-        item.milestones_done,
         list(item.payments),
     )
 

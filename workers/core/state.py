@@ -17,9 +17,12 @@ import orjson
 
 from workers.errors import LineguardError
 
-STATE_LAYOUT_VERSION = 5
-"""Layout 5 added the user's overrides (``overrides``, ``overrides_changed_at``). Layout 4
-added the bank-card changes CARD_BIND_UNBIND keeps. Layout 3 derived the wire format from
+STATE_LAYOUT_VERSION = 6
+"""Layout 6 put the user's facts first (``Facts``) and moved the two verdicts kept inside
+fact records into the decision state: a loan's cash-out flag (``cash_outs``) and an
+installment's overdue milestones reached (``milestones``). Layout 5 added the user's
+overrides (``overrides``, ``overrides_changed_at``). Layout 4 added the bank-card changes
+CARD_BIND_UNBIND keeps. Layout 3 derived the wire format from
 the records' fields (``record_fields``). Layout 2 added waiting events, time-triggered output
 records, installment payment times and when each paid installment was completed. Older
 layouts are migrated on read (``MIGRATIONS``).
@@ -64,7 +67,6 @@ class Loan:
     product: str
     event_id: str
     final_due: int
-    cash_out_flagged: bool = False
 
 
 @dataclass(slots=True)
@@ -75,7 +77,6 @@ class Installment:
     due_day: int
     billed: int
     paid: int = 0
-    milestones_done: int = 0
     payments: list[list[int]] = field(default_factory=list)
     """[occurred_at, fen] of the money attributed to it, in time order (bounded)."""
 
@@ -108,11 +109,45 @@ class UserOverride:
 
 
 @dataclass(slots=True)
-class UserState:
-    """Everything lineguard remembers about one user."""
+class Facts:
+    """What the user did, as far as lineguard remembers it: the same whichever policy judges
+    it. Facts hold no verdict of a policy; how long they are kept follows the windows of the
+    policies that read them (``workers.core.retention``)."""
 
     first_at: int | None = None
     last_at: int | None = None
+    seen: dict[str, int] = field(default_factory=dict)
+    """Event ids applied, with their times (the dedupe window)."""
+    last_drawdown_at: int | None = None
+    last_login_at: int | None = None
+    score: int | None = None
+    score_at: int | None = None
+    scores: list[list[int]] = field(default_factory=list)
+    """The latest credit scores, [occurred_at, score] in time order (bounded)."""
+    devices: dict[str, list[int]] = field(default_factory=dict)
+    """Device id -> when it was used, in time order."""
+    card_binds: dict[str, list[int]] = field(default_factory=dict)
+    """Card id -> when it was bound, in time order."""
+    outflows: list[Outflow] = field(default_factory=list)
+    card_changes: list[tuple[int, str, str]] = field(default_factory=list)
+    """Recent bank-card binds and unbinds: (occurred_at, card_id, action), in time order."""
+    loans: dict[str, Loan] = field(default_factory=dict)
+    settled: dict[str, int] = field(default_factory=dict)
+    installments: dict[str, Installment] = field(default_factory=dict)
+    paid_installments: dict[str, list[int]] = field(default_factory=dict)
+    """Installment key -> [completed_at, due_day]: when its payments reached the bill."""
+    credit: dict[str, int] = field(default_factory=dict)
+    last_cleared_at: int | None = None
+    """When a past-due installment was last paid off (a negative signal)."""
+
+
+@dataclass(slots=True)
+class UserState(Facts):
+    """Everything lineguard remembers about one user under one policy: the user's facts
+    (``Facts``), then the policy's decision state: the line's lifecycle, the flags and
+    episodes it raised, its deadlines, and what its rules derived from the facts with its
+    own thresholds."""
+
     line: str = LINE_OPEN
     cycle: int = 0
     closed_at: int | None = None
@@ -121,42 +156,34 @@ class UserState:
     anchor: int | None = None
     awaiting_restore: bool = False
     eligible_at: int | None = None
-    last_drawdown_at: int | None = None
-    last_login_at: int | None = None
-    score: int | None = None
-    score_at: int | None = None
-    scores: list[list[int]] = field(default_factory=list)
-    """The latest credit scores, [occurred_at, score] in time order (bounded)."""
-    seen: dict[str, int] = field(default_factory=dict)
-    devices: dict[str, list[int]] = field(default_factory=dict)
-    card_binds: dict[str, list[int]] = field(default_factory=dict)
-    outflows: list[Outflow] = field(default_factory=list)
-    loans: dict[str, Loan] = field(default_factory=dict)
-    settled: dict[str, int] = field(default_factory=dict)
-    installments: dict[str, Installment] = field(default_factory=dict)
-    paid_installments: dict[str, list[int]] = field(default_factory=dict)
-    """Installment key -> [completed_at, due_day]: when its payments reached the bill."""
-    credit: dict[str, int] = field(default_factory=dict)
-    quick_cycles: list[tuple[int, str]] = field(default_factory=list)
-    early_settlements: list[tuple[int, str]] = field(default_factory=list)
-    churn: list[tuple[int, str, str]] = field(default_factory=list)
     episodes: dict[str, int] = field(default_factory=dict)
     recent_flags: list[dict[str, Any]] = field(default_factory=list)
     next_deadline: int | None = None
-    last_cleared_at: int | None = None
-    """When a past-due installment was last paid off (a negative signal)."""
     waiting: list[tuple[int, str, str]] = field(default_factory=list)
     """Events dated at or after the pending deadline, held until it fires: (occurred_at,
     event_id, the event's JSON), in time order."""
     timed: list[list[Any]] = field(default_factory=list)
     """Time-triggered outputs that a late event may correct: ``[kind, code, at, key, id,
     cycle]`` with kind ``flag`` or ``close`` (code: the closure's reason codes, joined)."""
-    card_changes: list[tuple[int, str, str]] = field(default_factory=list)
-    """Recent bank-card binds and unbinds: (occurred_at, card_id, action), in time order."""
+    quick_cycles: list[tuple[int, str]] = field(default_factory=list)
+    early_settlements: list[tuple[int, str]] = field(default_factory=list)
+    churn: list[tuple[int, str, str]] = field(default_factory=list)
+    cash_outs: list[str] = field(default_factory=list)
+    """The drawdown event ids of the loans CASH_OUT flagged (of loans still in the facts)."""
+    milestones: dict[str, int] = field(default_factory=dict)
+    """Installment key -> how many of SERIOUS_OVERDUE's milestones it reached (unpaid ones)."""
     overrides: list[UserOverride] = field(default_factory=list)
     """The user's overrides: those in force, and those ended recently (bounded)."""
     overrides_changed_at: int | None = None
     """The time of the last override change applied (an older or equal one is stale)."""
+
+
+FACT_FIELDS: tuple[str, ...] = tuple(item.name for item in fields(Facts))
+"""The fields of ``UserState`` that are the user's facts, shared by every policy."""
+DECISION_FIELDS: tuple[str, ...] = tuple(
+    item.name for item in fields(UserState) if item.name not in FACT_FIELDS
+)
+"""The fields of ``UserState`` that are one policy's own."""
 
 
 def installment_key(loan_id: str, number: int) -> str:
@@ -319,6 +346,8 @@ REPLACED_NOT_CHANGED = frozenset(
         "churn",
         "outflows",
         "card_changes",
+        "cash_outs",
+        "milestones",
         "overrides",
     }
 )
@@ -415,10 +444,47 @@ def _migrate_4_to_5(row: list[Any]) -> list[Any]:
     return [5, *row[1:], [], None]
 
 
+_LAYOUT_5_FIELDS = (
+    "first_at", "last_at", "line", "cycle", "closed_at", "close_reasons", "cooling", "anchor",
+    "awaiting_restore", "eligible_at", "last_drawdown_at", "last_login_at", "score",
+    "score_at", "scores", "seen", "devices", "card_binds", "outflows", "loans", "settled",
+    "installments", "paid_installments", "credit", "quick_cycles", "early_settlements",
+    "churn", "episodes", "recent_flags", "next_deadline", "last_cleared_at", "waiting",
+    "timed", "card_changes", "overrides", "overrides_changed_at",
+)  # fmt: skip
+_LAYOUT_6_FIELDS = (
+    "first_at", "last_at", "seen", "last_drawdown_at", "last_login_at", "score", "score_at",
+    "scores", "devices", "card_binds", "outflows", "card_changes", "loans", "settled",
+    "installments", "paid_installments", "credit", "last_cleared_at", "line", "cycle",
+    "closed_at", "close_reasons", "cooling", "anchor", "awaiting_restore", "eligible_at",
+    "episodes", "recent_flags", "next_deadline", "waiting", "timed", "quick_cycles",
+    "early_settlements", "churn", "cash_outs", "milestones", "overrides",
+    "overrides_changed_at",
+)  # fmt: skip
+
+
+def _migrate_5_to_6(row: list[Any]) -> list[Any]:
+    """Layout 5 to 6: the facts first; a loan's cash-out flag becomes its drawdown's id in
+    ``cash_outs``, an installment's milestones reached an entry of ``milestones``."""
+    if len(row) != len(_LAYOUT_5_FIELDS) + 1:
+        raise StateError(f"state does not match layout 5: {len(row) - 1} fields")
+    value = dict(zip(_LAYOUT_5_FIELDS, row[1:], strict=True))
+    try:
+        loans, installments = value["loans"], value["installments"]
+        value["cash_outs"] = [loan[5] for loan in loans.values() if loan[7]]
+        value["loans"] = {key: loan[:7] for key, loan in loans.items()}
+        value["milestones"] = {key: item[6] for key, item in installments.items() if item[6]}
+        value["installments"] = {key: [*item[:6], item[7]] for key, item in installments.items()}
+    except (TypeError, IndexError, AttributeError) as exc:
+        raise StateError(f"state does not match layout 5: {exc}") from exc
+    return [6, *(value[name] for name in _LAYOUT_6_FIELDS)]
+
+
 MIGRATIONS: dict[int, Callable[[list[Any]], list[Any]]] = {
     1: _migrate_1_to_2,
     2: _migrate_2_to_3,
     3: _migrate_3_to_4,
     4: _migrate_4_to_5,
+    5: _migrate_5_to_6,
 }
 """Layout version -> the step that reads a row of it as the next layout; applied in turn."""

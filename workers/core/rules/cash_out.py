@@ -4,7 +4,7 @@ to most of the drawn amount."""
 from __future__ import annotations
 
 from bisect import insort
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -46,8 +46,7 @@ class CashOut(Rule[CashOutConfig, Params]):
     )
     standing = True
     events = frozenset({"bank_card_change", "transaction"})
-    state_fields = ("card_binds", "outflows")
-    also_writes = ("loans",)
+    state_fields = ("card_binds", "outflows", "cash_outs")
 
     def compile(self, config: CashOutConfig) -> Params:
         return Params(
@@ -103,13 +102,18 @@ class CashOut(Rule[CashOutConfig, Params]):
         self._check(step, [loan for loan in state.loans.values() if loan.drawn_at >= horizon])
 
     def _check(self, step: Step, loans: list[Loan]) -> None:
+        state = step.state
         for loan in loans:
-            if loan.cash_out_flagged:
+            if loan.event_id in state.cash_outs:
                 continue
-            found = self.for_loan(step.state, step.rules, loan)
+            found = self.for_loan(state, step.rules, loan)
             if found is not None:
                 evidence, completed_at = found
-                step.state.loans[loan.loan_id] = replace(loan, cash_out_flagged=True)
+                drawn = {known.event_id for known in state.loans.values()}
+                state.cash_outs = [
+                    *(event_id for event_id in state.cash_outs if event_id in drawn),
+                    loan.event_id,
+                ]
                 # When the outflows, in time order, reached the ratio: the same whichever of
                 # the drawdown, the binds and the outflows arrived last.
                 step.raise_flag(CODE, evidence, loan.loan_id, at=max(step.at, completed_at))
@@ -162,8 +166,10 @@ class CashOut(Rule[CashOutConfig, Params]):
     def truth_at(self, state: UserState, rules: Compiled, at: int) -> Truth | None:
         """As a standing condition: a flagged drawdown whose window holds ``at``."""
         window: int = rules.params[CODE].window
+        if not state.cash_outs:
+            return None
         for loan in state.loans.values():
-            if loan.cash_out_flagged and loan.drawn_at <= at <= loan.drawn_at + window:
+            if loan.event_id in state.cash_outs and loan.drawn_at <= at <= loan.drawn_at + window:
                 found = self.for_loan(state, rules, loan)
                 if found is not None:
                     return Truth(loan.drawn_at + window, found[0])

@@ -17,6 +17,7 @@ from workers.core.rules.base import (
     end_episode,
     set_episode,
 )
+from workers.core.state import installment_key
 from workers.core.timeutil import DAY, day_start_us
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class SeriousOverdue(Rule[SeriousOverdueConfig, Params]):
     standing = True
     time_triggered = True
     events = frozenset({"repayment"})
+    state_fields = ("milestones",)
 
     def compile(self, config: SeriousOverdueConfig) -> Params:
         return Params(
@@ -88,8 +90,14 @@ class SeriousOverdue(Rule[SeriousOverdueConfig, Params]):
         )
 
     def on_event(self, step: Step, event: Event) -> None:
-        """A payment that leaves nothing seriously overdue ends the episode."""
+        """A payment that leaves nothing seriously overdue ends the episode; the milestones
+        of installments paid off are forgotten."""
         state = step.state
+        if state.milestones:
+            installments = state.installments
+            kept = {key: n for key, n in state.milestones.items() if key in installments}
+            if len(kept) != len(state.milestones):
+                state.milestones = kept
         if (
             event.type == "repayment"
             and event.kind != "installment_due"
@@ -102,9 +110,11 @@ class SeriousOverdue(Rule[SeriousOverdueConfig, Params]):
         """The earliest overdue milestone not yet reached of an unpaid installment."""
         best: int | None = None
         milestones = rules.params[CODE].milestones
-        for item in state.installments.values():
-            if item.milestones_done < len(milestones) and item.paid < item.billed:
-                due = (item.due_day + milestones[item.milestones_done]) * DAY
+        reached = state.milestones
+        for key, item in state.installments.items():
+            done = reached.get(key, 0) if reached else 0
+            if done < len(milestones) and item.paid < item.billed:
+                due = (item.due_day + milestones[done]) * DAY
                 if best is None or due < best:
                     best = due
         return best
@@ -117,12 +127,15 @@ class SeriousOverdue(Rule[SeriousOverdueConfig, Params]):
             (item for item in state.installments.values() if item.paid < item.billed),
             key=lambda item: (item.due_day, item.loan_id, item.number),
         )
+        reached = {key: n for key, n in state.milestones.items() if key in state.installments}
+        state.milestones = reached  # a new dict: see ``Rule``
         for item in due_items:
-            while item.milestones_done < len(milestones):
-                days = milestones[item.milestones_done]
+            item_key = installment_key(item.loan_id, item.number)
+            while reached.get(item_key, 0) < len(milestones):
+                days = milestones[reached.get(item_key, 0)]
                 if day_start_us(item.due_day + days) > at:
                     break
-                item.milestones_done += 1
+                reached[item_key] = reached.get(item_key, 0) + 1
                 key = f"{item.loan_id}#{item.number}@{days}"
                 if days in params.flag_milestones:
                     evidence = installment_evidence(item, at)
