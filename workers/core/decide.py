@@ -1,24 +1,32 @@
 """The decision fold: ``decide(state, event, rules) -> (state, outputs, duplicate)``.
 
-An event first adds the facts it carries to the user's state (first and last times, seen
-ids, loans and settlements, installments and payments, logins, credit scores), then each
-rule listening to its type updates its own slice and raises its flags (``workers.core.rules``,
-in registry order); then the line's lifecycle closes the line or grants eligibility.
+An event is taken in two parts. First its **facts** are recorded in the user's ``Facts``
+(first and last times, seen ids, loans and settlements, installments and payments, logins,
+credit scores; then each listening rule's own facts, ``Rule.observe``: devices, cards,
+outflows). Facts hold no verdict; they are pruned by the policy's windows. Then the policy
+**judges** (``_judge``): what the facts signalled (a past-due installment paid off, loans
+settled), each rule listening to the event's type (``Rule.on_event``, in registry order)
+updating its decision state and raising its flags, then the line's lifecycle closing the
+line or granting eligibility, and the next deadline.
+
+``decide_shared`` folds several policies over one user's facts: the facts recorded once
+(kept for the longest window of any of them, ``retention``), each policy judging over them
+into its own decision state, exactly as it would alone.
 
 Pure and deterministic: time comes from the event, never from a clock. ``decide`` updates
 the state passed in, in place, atomically per event: if it fails (a defect), the state is
 exactly as it was before the event. It saves the fields an event of that type may change
-(``WRITES``: the facts of its type, the slices of the rules listening to it and the line's
-lifecycle; collections as shallow copies, which is why a record in them is replaced, never
-changed in place) and puts them back on failure. Deadlines are not fired here: the caller
-fires every deadline at or before the event's ``occurred_at`` first (see ``engine.Engine``).
+(``WRITES``: the facts of its type, the facts and slices of the rules listening to it and
+the line's lifecycle; collections as shallow copies, which is why a record in them is
+replaced, never changed in place) and puts them back on failure. Deadlines are not fired
+here: the caller fires every deadline at or before the event's ``occurred_at`` first (see
+``engine.Engine``).
 """
-
 from __future__ import annotations
 
 from bisect import insort
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from schemas.events import (
@@ -36,7 +44,7 @@ from workers.core.installments import completed_at, past_due_since
 from workers.core.lifecycle import WRITES as LIFECYCLE_WRITES
 from workers.core.lifecycle import Step, schedule
 from workers.core.money import fen
-from workers.core.rules import LISTENERS, ON_SETTLEMENT
+from workers.core.rules import LISTENERS, OBSERVERS, ON_SETTLEMENT, AnyRule
 from workers.core.state import (
     MAX_INSTALLMENTS,
     MAX_LOANS,
@@ -49,6 +57,7 @@ from workers.core.state import (
     Loan,
     UserState,
     installment_key,
+    share_facts,
 )
 from workers.core.timeutil import add_months_us, day_number, to_us
 
@@ -70,22 +79,84 @@ def decide(
     key = event.event_id
     if key in state.seen:
         return state, [], True
-    saver, facts, listeners = _PLANS[event.type]
+    saver, facts, observers, listeners = _PLANS[event.type]
     saved = saver.save(state)
     forgotten: list[tuple[str, int]] = []
     step = Step(state, rules, event.user_id, at, event.event_id, drops)
     try:
         _remember(step, key, forgotten)
         facts(step, event)
-        for rule in listeners:
-            rule.on_event(step, event)
-        step.finish()
-        schedule(state, rules)
+        for rule in observers:
+            rule.observe(step, event)
+        _judge(step, event, listeners)
     except BaseException:
         saver.restore(state, saved)
         _unremember(state, key, forgotten)
         raise
     return state, step.outputs, False
+
+
+def _judge(step: Step, event: Event, listeners: tuple[AnyRule, ...]) -> None:
+    """The policy's part, once the event's facts are recorded: what the facts signalled (a
+    past-due installment paid off, loans settled), the listening rules, then the line's
+    lifecycle and the next deadline."""
+    if step.cleared:
+        step.negative_signal()
+    if step.settlements:
+        for loan, settled_at in step.settlements:
+            for rule in ON_SETTLEMENT:
+                rule.on_settlement(step, loan, settled_at)
+    for rule in listeners:
+        rule.on_event(step, event)
+    step.finish()
+    schedule(step.state, step.rules)
+
+
+def decide_shared(
+    states: Sequence[UserState],
+    event: Event,
+    policies: Sequence[Compiled],
+    keep: Compiled,
+    at: int | None = None,
+    drops: Counter[str] | None = None,
+) -> tuple[list[list[Output]], bool]:
+    """Apply one event to one user under several policies that share the user's facts:
+    ``states[i]`` is the user's state under ``policies[i]``, and all of them hold the same
+    fact objects (``share_facts``). The event's facts are recorded once, kept as long as
+    ``keep`` says (``retention`` of the policies), then each policy judges it over them.
+    Returns each policy's outputs, and whether the event was a duplicate.
+
+    Atomic like ``decide``: if it fails, every state is as it was before the event."""
+    if at is None:
+        at = to_us(event.occurred_at)
+    owner = states[0]
+    key = event.event_id
+    if key in owner.seen:
+        return [[] for _ in states], True
+    saver, facts, observers, listeners = _PLANS[event.type]
+    saved = [saver.save(state) for state in states]
+    forgotten: list[tuple[str, int]] = []
+    outputs: list[list[Output]] = []
+    try:
+        recorded = Step(owner, keep, event.user_id, at, key, drops)
+        _remember(recorded, key, forgotten)
+        facts(recorded, event)
+        for rule in observers:
+            rule.observe(recorded, event)
+        for state, rules in zip(states, policies, strict=True):
+            share_facts(owner, state)
+            step = Step(state, rules, event.user_id, at, key, drops)
+            step.settlements, step.cleared = recorded.settlements, recorded.cleared
+            _judge(step, event, listeners)
+            outputs.append(step.outputs)
+    except BaseException:
+        for state, values in zip(states, saved, strict=True):
+            saver.restore(state, values)
+        _unremember(owner, key, forgotten)
+        for state in states:
+            share_facts(owner, state)
+        raise
+    return outputs, False
 
 
 def _remember(step: Step, key: str, forgotten: list[tuple[str, int]]) -> None:
@@ -165,9 +236,10 @@ def on_transaction(step: Step, event: Transaction) -> None:
 
 
 def _settled(step: Step, loan: Loan, settled_at: int) -> None:
-    """A loan is settled: the rules that judge settlements (quick cycles, early ones)."""
-    for rule in ON_SETTLEMENT:
-        rule.on_settlement(step, loan, settled_at)
+    """A loan is settled: for the rules that judge settlements (quick cycles, early ones)."""
+    if step.settlements is None:
+        step.settlements = []
+    step.settlements.append((loan, settled_at))
 
 
 def _prune_loans(step: Step) -> None:
@@ -307,7 +379,7 @@ def _pay(step: Step, event: Repayment) -> None:
             cleared_overdue = cleared_overdue or past_due_since(item) <= at
     if cleared_overdue:
         state.last_cleared_at = max(state.last_cleared_at or at, at)
-        step.negative_signal()
+        step.cleared = True
     if event.settles_loan:
         state.settled[event.loan_id] = at
         while len(state.settled) > MAX_SETTLED:
@@ -363,7 +435,8 @@ def _writes(event_type: str) -> tuple[str, ...]:
 WRITES: dict[str, tuple[str, ...]] = {event_type: _writes(event_type) for event_type in _FACTS}
 _SAVERS = {event_type: FieldSaver(names) for event_type, names in WRITES.items()}
 _PLANS = {
-    event_type: (_SAVERS[event_type], facts, LISTENERS[event_type])
+    event_type: (_SAVERS[event_type], facts, OBSERVERS[event_type], LISTENERS[event_type])
     for event_type, facts in _FACTS.items()
 }
-"""Event type -> what ``decide`` runs for it: the saving, the facts, the listening rules."""
+"""Event type -> what ``decide`` runs for it: the saving, the facts, the rules recording
+their own facts, the listening rules."""

@@ -23,6 +23,7 @@ from workers.core.state import (
     LINE_RESTORE_ELIGIBLE,
     MAX_RECENT_FLAGS,
     MAX_TIMED,
+    Loan,
     UserOverride,
     UserState,
 )
@@ -63,7 +64,18 @@ def stable_id(*parts: object) -> str:
 class Step:
     """Everything that happens to one user at one instant ``at``."""
 
-    __slots__ = ("at", "drops", "outputs", "raised", "rules", "state", "trigger", "user_id")
+    __slots__ = (
+        "at",
+        "cleared",
+        "drops",
+        "outputs",
+        "raised",
+        "rules",
+        "settlements",
+        "state",
+        "trigger",
+        "user_id",
+    )
 
     def __init__(
         self,
@@ -83,6 +95,11 @@ class Step:
         self.outputs: list[Output] = []
         self.raised: dict[str, tuple[dict[str, Any], int]] = {}
         """Close-worthy signals raised in this step: evidence, and when each became true."""
+        self.settlements: list[tuple[Loan, int]] | None = None
+        """Loans the event's facts settled (whichever of the drawdown and the settlement
+        arrived last), with when: for the rules that judge settlements."""
+        self.cleared = False
+        """The event's facts paid off a past-due installment (a negative signal)."""
 
     def dropped(self, what: str, count: int = 1) -> None:
         """A size cap forced ``count`` items of ``what`` out of the state."""

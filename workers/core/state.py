@@ -223,6 +223,14 @@ def deserialize(blob: bytes) -> UserState:
         raise StateError(f"state does not match layout {version}: {exc}") from exc
 
 
+_share = "".join(f"    other.{name} = owner.{name}\n" for name in FACT_FIELDS)
+_namespace: dict[str, Any] = {}
+exec(compile(f"def share_facts(owner, other):\n{_share}", "<share_facts>", "exec"), _namespace)
+share_facts: Callable[[Facts, Facts], None] = _namespace["share_facts"]
+"""Make ``other`` hold the same fact objects as ``owner`` (the user's state under another
+policy that shares the facts)."""
+
+
 # Field-derived encoding. Records (dataclasses) are written as arrays of their field values
 # in declaration order (orjson asks ``_record_values`` for them), and JSON turns tuples into
 # arrays; reading rebuilds both from the declared types. Other values go as they are.

@@ -38,6 +38,12 @@ LISTENERS: dict[str, tuple[AnyRule, ...]] = {
 }
 """Event type -> the rules whose ``on_event`` it calls, in registry order."""
 
+OBSERVERS: dict[str, tuple[AnyRule, ...]] = {
+    event_type: tuple(rule for rule in listeners if rule.facts)
+    for event_type, listeners in LISTENERS.items()
+}
+"""Event type -> the rules whose ``observe`` records its facts, in registry order."""
+
 ON_SETTLEMENT: tuple[AnyRule, ...] = tuple(
     rule for rule in RULES if type(rule).on_settlement is not Rule.on_settlement
 )
@@ -45,6 +51,7 @@ ON_SETTLEMENT: tuple[AnyRule, ...] = tuple(
 __all__ = [
     "BY_CODE",
     "LISTENERS",
+    "OBSERVERS",
     "ON_SETTLEMENT",
     "RULES",
     "STANDING",

@@ -1,9 +1,11 @@
 """What a rule is: one risk condition of the policy, owned by one module.
 
 A rule owns its policy section (a pydantic model, ``config_model``), the integer
-parameters compiled from it (``compile``), its slice of the user's state (``state_fields``),
-how an event updates that slice (``on_event`` for the event types in ``events``; the shared
-facts, such as loans, installments and scores, are updated first by ``decide``), when its
+parameters compiled from it (``compile``), the facts it keeps of the user (``facts``: its
+own devices, cards, outflows; updated by ``observe``, kept as long as ``retain`` says), its
+slice of the policy's decision state (``state_fields``), how an event updates that slice
+(``on_event`` for the event types in ``events``; every fact of the event, the shared ones
+such as loans, installments and scores too, is recorded before any ``on_event``), when its
 condition holds (``truth_at``), its evidence, and the sentence a customer-service agent
 reads out (``message``). A *standing* rule's condition can be true at any instant (it is a
 reason of a closure, blocks a restore and shows in the status API); a *time-triggered* rule
@@ -80,8 +82,11 @@ class Rule(Generic[ConfigT, ParamsT]):
     can prove wrong (False: its deadline only ends something, as overrides' expiry does)."""
     events: ClassVar[frozenset[str]] = frozenset()
     """The event types ``on_event`` is called for."""
+    facts: ClassVar[tuple[str, ...]] = ()
+    """The fields of ``Facts`` that only this rule keeps (``observe`` records them); any
+    policy's rule may read them."""
     state_fields: ClassVar[tuple[str, ...]] = ()
-    """The fields of ``UserState`` that only this rule reads and writes."""
+    """The decision fields of ``UserState`` that only this rule reads and writes."""
     also_writes: ClassVar[tuple[str, ...]] = ()
     """Other fields its hooks change (besides ``episodes`` and the line's lifecycle, which
     every rule may change through ``Step``). ``decide`` saves what an event may change, so
@@ -92,7 +97,7 @@ class Rule(Generic[ConfigT, ParamsT]):
     @property
     def writes(self) -> tuple[str, ...]:
         """The fields of ``UserState`` the rule's hooks may change."""
-        return (*self.state_fields, *self.also_writes)
+        return (*self.facts, *self.state_fields, *self.also_writes)
 
     @property
     def section(self) -> str:
@@ -103,8 +108,19 @@ class Rule(Generic[ConfigT, ParamsT]):
         """The section's thresholds as the integers the hooks use (computed once a policy)."""
         raise NotImplementedError
 
+    def retain(self, params: list[ParamsT]) -> ParamsT:
+        """Parameters that keep the rule's facts long enough for every one of ``params``
+        (the policies sharing the facts): ``observe`` reads only these."""
+        return params[0]
+
+    def observe(self, step: Step, event: Event) -> None:
+        """Record the event's facts in the rule's ``facts`` (for an event of a type in
+        ``events``), pruned by ``step.rules``' parameters: those ``retain`` gave when several
+        policies share the facts. Never raises a flag: ``on_event`` judges."""
+
     def on_event(self, step: Step, event: Event) -> None:
-        """Update the rule's slice of state for an event of a type in ``events``."""
+        """Update the rule's decision state for an event of a type in ``events``, once every
+        fact of the event is recorded."""
 
     def on_settlement(self, step: Step, loan: Loan, settled_at: int) -> None:
         """A loan was settled (whichever of its drawdown and settlement arrived last)."""

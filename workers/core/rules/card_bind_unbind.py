@@ -57,7 +57,7 @@ class CardBindUnbind(Rule[CardBindUnbindConfig, Params]):
     )
     standing = True
     events = frozenset({"bank_card_change"})
-    state_fields = ("card_changes",)
+    facts = ("card_changes",)
 
     def compile(self, config: CardBindUnbindConfig) -> Params:
         return Params(
@@ -66,7 +66,14 @@ class CardBindUnbind(Rule[CardBindUnbindConfig, Params]):
             threshold=config.min_quick_unbinds,
         )
 
-    def on_event(self, step: Step, event: Event) -> None:
+    def retain(self, params: list[Params]) -> Params:
+        return Params(
+            quick=max(p.quick for p in params),
+            window=max(p.window for p in params),
+            threshold=0,
+        )
+
+    def observe(self, step: Step, event: Event) -> None:
         if event.type != "bank_card_change":
             return
         state, at = step.state, step.at
@@ -78,6 +85,12 @@ class CardBindUnbind(Rule[CardBindUnbindConfig, Params]):
             step.dropped("card_changes", len(changes) - MAX_CARD_CHANGES)
             del changes[:-MAX_CARD_CHANGES]
         state.card_changes = changes
+
+    def on_event(self, step: Step, event: Event) -> None:
+        if event.type != "bank_card_change":
+            return
+        state, at = step.state, step.at
+        params: Params = step.rules.params[CODE]
         later = [t for t, _ in quick_unbinds(state, params) if at < t <= at + params.window]
         raise_windowed(step, CODE, self.truth_at, later)
 

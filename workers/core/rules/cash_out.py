@@ -46,7 +46,8 @@ class CashOut(Rule[CashOutConfig, Params]):
     )
     standing = True
     events = frozenset({"bank_card_change", "transaction"})
-    state_fields = ("card_binds", "outflows", "cash_outs")
+    facts = ("card_binds", "outflows")
+    state_fields = ("cash_outs",)
 
     def compile(self, config: CashOutConfig) -> Params:
         return Params(
@@ -55,24 +56,47 @@ class CashOut(Rule[CashOutConfig, Params]):
             ratio=config.min_outflow_ratio,
         )
 
-    def on_event(self, step: Step, event: Event) -> None:
+    def retain(self, params: list[Params]) -> Params:
+        return Params(
+            window=max(p.window for p in params),
+            card_window=max(p.card_window for p in params),
+            ratio=0.0,
+        )
+
+    def observe(self, step: Step, event: Event) -> None:
         state, at = step.state, step.at
         params: Params = step.rules.params[CODE]
         if event.type == "bank_card_change":
             if event.action == "bind":
                 self._bind(step, params, event.card_id)
+        elif (
+            event.type == "transaction"
+            and event.kind in ("transfer_out", "withdrawal")
+            and event.card_id is not None
+        ):
+            horizon = (state.last_at or at) - 2 * params.window
+            state.outflows = [o for o in state.outflows if o.at >= horizon]
+            state.outflows.append(Outflow(at, fen(event.amount), event.card_id, event.event_id))
+            if len(state.outflows) > MAX_OUTFLOWS:
+                step.dropped("outflows", len(state.outflows) - MAX_OUTFLOWS)
+                del state.outflows[:-MAX_OUTFLOWS]
+
+    def on_event(self, step: Step, event: Event) -> None:
+        state, at = step.state, step.at
+        params: Params = step.rules.params[CODE]
+        if event.type == "bank_card_change":
+            if event.action == "bind":
+                # A bind that arrives late can complete a cash-out already under way.
+                horizon = (state.last_at or at) - params.card_window - 2 * params.window
+                self._check(
+                    step, [loan for loan in state.loans.values() if loan.drawn_at >= horizon]
+                )
         elif event.type == "transaction":
             if event.kind == "loan_drawdown" and event.loan_id is not None:
                 loan = state.loans.get(event.loan_id)  # absent when already settled
                 if loan is not None:
                     self._check(step, [loan])
             elif event.kind in ("transfer_out", "withdrawal") and event.card_id is not None:
-                horizon = (state.last_at or at) - 2 * params.window
-                state.outflows = [o for o in state.outflows if o.at >= horizon]
-                state.outflows.append(Outflow(at, fen(event.amount), event.card_id, event.event_id))
-                if len(state.outflows) > MAX_OUTFLOWS:
-                    step.dropped("outflows", len(state.outflows) - MAX_OUTFLOWS)
-                    del state.outflows[:-MAX_OUTFLOWS]
                 self._check(
                     step,
                     [
@@ -98,8 +122,6 @@ class CashOut(Rule[CashOutConfig, Params]):
             oldest = min(state.card_binds, key=lambda c: state.card_binds[c][-1])
             step.dropped("cards")
             del state.card_binds[oldest]
-        # A bind that arrives late can complete a cash-out already under way.
-        self._check(step, [loan for loan in state.loans.values() if loan.drawn_at >= horizon])
 
     def _check(self, step: Step, loans: list[Loan]) -> None:
         state = step.state

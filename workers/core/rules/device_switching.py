@@ -60,7 +60,7 @@ class DeviceSwitching(Rule[DeviceSwitchingConfig, Params]):
     )
     standing = True
     events = frozenset({"login", "device_change"})
-    state_fields = ("devices",)
+    facts = ("devices",)
 
     def compile(self, config: DeviceSwitchingConfig) -> Params:
         windows = tuple((hours(w.hours), w.min_distinct_devices) for w in config.windows)
@@ -71,12 +71,31 @@ class DeviceSwitching(Rule[DeviceSwitchingConfig, Params]):
             min_threshold=min(n for _, n in windows),
         )
 
-    def on_event(self, step: Step, event: Event) -> None:
-        if event.type == "login":
-            if event.success:
-                self._use(step, event.device_id)
-        elif event.type == "device_change":
+    def retain(self, params: list[Params]) -> Params:
+        return Params(
+            windows=(),
+            keep=max(p.keep for p in params),
+            min_window=min(p.min_window for p in params),
+            min_threshold=0,
+        )
+
+    def observe(self, step: Step, event: Event) -> None:
+        if event.type == "device_change" or (event.type == "login" and event.success):
             self._use(step, event.device_id)
+
+    def on_event(self, step: Step, event: Event) -> None:
+        if event.type == "device_change" or (event.type == "login" and event.success):
+            state, at = step.state, step.at
+            params: Params = step.rules.params[CODE]
+            if len(state.devices) < params.min_threshold:
+                return  # too few devices for any window to reach its threshold
+            last_at = state.last_at if state.last_at is not None else at
+            later = (
+                [t for times in state.devices.values() for t in times if at < t <= at + params.keep]
+                if at < last_at
+                else []
+            )
+            raise_windowed(step, CODE, self.truth_at, later)
 
     def _use(self, step: Step, device_id: str) -> None:
         state, at = step.state, step.at
@@ -112,14 +131,6 @@ class DeviceSwitching(Rule[DeviceSwitchingConfig, Params]):
             step.dropped("devices", len(state.devices) - MAX_DEVICES)
             for device in by_recency[: len(state.devices) - MAX_DEVICES]:
                 del state.devices[device]
-        if len(state.devices) < params.min_threshold:
-            return  # too few devices for any window to reach its threshold
-        later = (
-            [t for times in state.devices.values() for t in times if at < t <= at + params.keep]
-            if at < last_at
-            else []
-        )
-        raise_windowed(step, CODE, self.truth_at, later)
 
     def truth_at(self, state: UserState, rules: Compiled, at: int) -> Truth | None:
         params: Params = rules.params[CODE]
