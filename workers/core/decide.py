@@ -22,6 +22,7 @@ replaced, never changed in place) and puts them back on failure. Deadlines are n
 here: the caller fires every deadline at or before the event's ``occurred_at`` first (see
 ``engine.Engine``).
 """
+
 from __future__ import annotations
 
 from bisect import insort
