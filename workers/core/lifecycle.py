@@ -275,11 +275,17 @@ def unmet_restore_conditions(state: UserState, rules: Compiled, at: int) -> list
     return unmet
 
 
+_DEADLINES = tuple((rule, rule.deadline_needs) for rule in TIME_TRIGGERED)
+"""Each time-triggered rule and the field its deadline needs."""
+
+
 def schedule(state: UserState, rules: Compiled) -> None:
     """Set the user's next deadline: the earliest of the time-triggered rules' (overdue
     milestones, inactivity) and, for a closed line, the end of its cooling."""
     best: int | None = None
-    for rule in TIME_TRIGGERED:
+    for rule, needs in _DEADLINES:
+        if needs is not None and not getattr(state, needs):
+            continue  # empty: no deadline, known without a call
         deadline = rule.deadline(state, rules)
         if deadline is not None and (best is None or deadline < best):
             best = deadline

@@ -60,6 +60,7 @@ class SeriousOverdue(Rule[SeriousOverdueConfig, Params]):
     )
     standing = True
     time_triggered = True
+    deadline_needs = "installments"
     events = frozenset({"repayment"})
 
     def compile(self, config: SeriousOverdueConfig) -> Params:
