@@ -22,8 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from schemas.events import (
-    BankCardChange,
-    DeviceChange,
     Event,
     Login,
     ProfileChange,
@@ -76,7 +74,8 @@ def decide(
     step = Step(state, rules, event.user_id, at, event.event_id, drops)
     try:
         _remember(step, key, forgotten)
-        facts(step, event)
+        if facts is not None:
+            facts(step, event)
         for rule in listeners:
             rule.on_event(step, event)
         step.finish()
@@ -91,13 +90,17 @@ def decide(
 def _remember(step: Step, key: str, forgotten: list[tuple[str, int]]) -> None:
     """Remember the event id; forget ids older than the dedupe window (into ``forgotten``)."""
     state, rules, at = step.state, step.rules, step.at
-    state.first_at = at if state.first_at is None else min(state.first_at, at)
-    state.last_at = at if state.last_at is None else max(state.last_at, at)
+    # Comparisons, not ``min`` and ``max``: a builtin call costs several times more, per event.
+    first_at, last_at = state.first_at, state.last_at
+    if first_at is None or at < first_at:
+        state.first_at = at
+    if last_at is None or at > last_at:
+        state.last_at = last_at = at
     seen = state.seen
     seen[key] = at
     if len(seen) & 31 and len(seen) <= rules.dedupe_max:
         return  # prune in batches: at least the window is always remembered
-    horizon = state.last_at - rules.dedupe_window
+    horizon = last_at - rules.dedupe_window
     while len(seen) > rules.dedupe_max:
         oldest = next(iter(seen))
         if seen[oldest] >= horizon:
@@ -125,12 +128,10 @@ def _unremember(state: UserState, key: str, forgotten: list[tuple[str, int]]) ->
 
 def on_login(step: Step, event: Login) -> None:
     if event.success:
-        state = step.state
-        state.last_login_at = max(state.last_login_at or step.at, step.at)
-
-
-def on_nothing(step: Step, event: DeviceChange | BankCardChange) -> None:
-    """Devices and cards are the rules' own slices of state."""
+        state, at = step.state, step.at
+        last_login_at = state.last_login_at
+        if not last_login_at or at > last_login_at:
+            state.last_login_at = at
 
 
 def on_profile_change(step: Step, event: ProfileChange) -> None:
@@ -145,7 +146,9 @@ def on_profile_change(step: Step, event: ProfileChange) -> None:
 def on_transaction(step: Step, event: Transaction) -> None:
     state, at = step.state, step.at
     if event.kind == "loan_drawdown" and event.loan_id is not None:
-        state.last_drawdown_at = max(state.last_drawdown_at or at, at)
+        last_drawdown_at = state.last_drawdown_at
+        if not last_drawdown_at or at > last_drawdown_at:
+            state.last_drawdown_at = at
         term = event.term_months or 1
         loan = Loan(
             event.loan_id,
@@ -319,10 +322,10 @@ def _pay(step: Step, event: Repayment) -> None:
             _settled(step, loan, at)
 
 
-_FACTS: dict[str, Callable[[Step, Any], None]] = {
+_FACTS: dict[str, Callable[[Step, Any], None] | None] = {
     "login": on_login,
-    "device_change": on_nothing,
-    "bank_card_change": on_nothing,
+    "device_change": None,  # devices and cards are the rules' own slices of state
+    "bank_card_change": None,
     "profile_change": on_profile_change,
     "transaction": on_transaction,
     "repayment": on_repayment,
@@ -367,4 +370,5 @@ _PLANS = {
     event_type: (_SAVERS[event_type], facts, LISTENERS[event_type])
     for event_type, facts in _FACTS.items()
 }
-"""Event type -> what ``decide`` runs for it: the saving, the facts, the listening rules."""
+"""Event type -> what ``decide`` runs for it: the saving, the facts (None: the type has
+none), the listening rules."""

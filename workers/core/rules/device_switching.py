@@ -72,13 +72,16 @@ class DeviceSwitching(Rule[DeviceSwitchingConfig, Params]):
         )
 
     def on_event(self, step: Step, event: Event) -> None:
+        """A successful login or a device change uses the event's device (one call, not
+        two: this runs for about half the events)."""
         if event.type == "login":
-            if event.success:
-                self._use(step, event.device_id)
+            if not event.success:
+                return
+            device_id = event.device_id
         elif event.type == "device_change":
-            self._use(step, event.device_id)
-
-    def _use(self, step: Step, device_id: str) -> None:
+            device_id = event.device_id
+        else:
+            return
         state, at = step.state, step.at
         params: Params = step.rules.params[CODE]
         last_at = state.last_at if state.last_at is not None else at
