@@ -70,15 +70,27 @@ def decide(
         return state, [], True
     saver, facts, listeners = _PLANS[event.type]
     saved = saver.save(state)
-    forgotten: list[tuple[str, int]] = []
+    forgotten: list[tuple[str, int]] | None = None
     step = Step(state, rules, event.user_id, at, event.event_id, drops)
     try:
-        _remember(step, key, forgotten)
+        # Remember the event: its time and id (comparisons, not ``min`` and ``max``, and no
+        # call: a builtin or function call costs several times more, and this is every event).
+        first_at, last_at = state.first_at, state.last_at
+        if first_at is None or at < first_at:
+            state.first_at = at
+        if last_at is None or at > last_at:
+            state.last_at = at
+        seen = state.seen
+        seen[key] = at
+        if not len(seen) & 31 or len(seen) > rules.dedupe_max:
+            forgotten = []
+            _forget(step, forgotten)  # in batches: at least the window is always remembered
         if facts is not None:
             facts(step, event)
         for rule in listeners:
             rule.on_event(step, event)
-        step.finish()
+        if step.raised or state.awaiting_restore:
+            step.finish()  # else it has nothing to do (no flag to close on, no restore due)
         schedule(state, rules)
     except BaseException:
         saver.restore(state, saved)
@@ -87,20 +99,12 @@ def decide(
     return state, step.outputs, False
 
 
-def _remember(step: Step, key: str, forgotten: list[tuple[str, int]]) -> None:
-    """Remember the event id; forget ids older than the dedupe window (into ``forgotten``)."""
-    state, rules, at = step.state, step.rules, step.at
-    # Comparisons, not ``min`` and ``max``: a builtin call costs several times more, per event.
-    first_at, last_at = state.first_at, state.last_at
-    if first_at is None or at < first_at:
-        state.first_at = at
-    if last_at is None or at > last_at:
-        state.last_at = last_at = at
+def _forget(step: Step, forgotten: list[tuple[str, int]]) -> None:
+    """Forget the ids older than the dedupe window, and the oldest over the cap (into
+    ``forgotten``, to be remembered again if the event fails)."""
+    state, rules = step.state, step.rules
     seen = state.seen
-    seen[key] = at
-    if len(seen) & 31 and len(seen) <= rules.dedupe_max:
-        return  # prune in batches: at least the window is always remembered
-    horizon = last_at - rules.dedupe_window
+    horizon = (state.last_at or 0) - rules.dedupe_window
     while len(seen) > rules.dedupe_max:
         oldest = next(iter(seen))
         if seen[oldest] >= horizon:
@@ -113,8 +117,9 @@ def _remember(step: Step, key: str, forgotten: list[tuple[str, int]]) -> None:
         forgotten.append((oldest, seen.pop(oldest)))
 
 
-def _unremember(state: UserState, key: str, forgotten: list[tuple[str, int]]) -> None:
-    """Undo ``_remember``: the ids it forgot were the oldest, in order; ``key`` the newest."""
+def _unremember(state: UserState, key: str, forgotten: list[tuple[str, int]] | None) -> None:
+    """Forget ``key`` again and remember what ``_forget`` forgot: the oldest ids, in order;
+    ``key`` the newest."""
     state.seen.pop(key, None)
     if forgotten:
         seen = {oldest: at for oldest, at in forgotten if oldest != key}
