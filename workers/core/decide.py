@@ -168,6 +168,7 @@ def on_transaction(step: Step, event: Transaction) -> None:
         if settled_at is not None:
             _settled(step, loan, settled_at)
         elif event.loan_id not in state.loans:
+            state.loans = state.loans.copy()  # a new dict: see ``REPLACED_NOT_CHANGED``
             state.loans[event.loan_id] = loan
             _prune_loans(step)
 
@@ -179,7 +180,8 @@ def _settled(step: Step, loan: Loan, settled_at: int) -> None:
 
 
 def _prune_loans(step: Step) -> None:
-    """Forget loans past their final due date (settling them can no longer be early)."""
+    """Forget loans past their final due date (settling them can no longer be early).
+    Changes ``state.loans`` in place: the caller has just made it a new dict."""
     state = step.state
     now = state.last_at or 0
     keep = step.rules.params["CASH_OUT"].window  # a cash-out can complete until then
@@ -214,14 +216,16 @@ def _bill(step: Step, event: Repayment) -> None:
     item = Installment(event.loan_id, event.installment, event.product, due_day, fen(event.amount))
     # Money paid before the bill: first what was attributed to this installment, then the
     # loan's unattributed credit. Either was paid before the bill: it counts from the bill.
-    for credit_key in (key, event.loan_id):
-        credit = state.credit.pop(credit_key, 0)
-        used = min(credit, item.billed - item.paid)
-        if used:
-            item.paid += used
-            item.payments.append([at, used])
-        if credit > used:
-            state.credit[credit_key] = credit - used
+    if key in state.credit or event.loan_id in state.credit:
+        state.credit = state.credit.copy()  # a new dict: see ``REPLACED_NOT_CHANGED``
+        for credit_key in (key, event.loan_id):
+            credit = state.credit.pop(credit_key, 0)
+            used = min(credit, item.billed - item.paid)
+            if used:
+                item.paid += used
+                item.payments.append([at, used])
+            if credit > used:
+                state.credit[credit_key] = credit - used
     if item.paid >= item.billed:
         _mark_paid(step, key, at, due_day)
     elif len(state.installments) < MAX_INSTALLMENTS:
@@ -231,11 +235,12 @@ def _bill(step: Step, event: Repayment) -> None:
 
 
 def _mark_paid(step: Step, key: str, completed_at: int, due_day: int) -> None:
-    paid = step.state.paid_installments
+    paid = step.state.paid_installments.copy()  # a new dict: see ``REPLACED_NOT_CHANGED``
     paid[key] = [completed_at, due_day]
     while len(paid) > MAX_PAID_INSTALLMENTS:
         step.dropped("paid_installments")
         del paid[next(iter(paid))]
+    step.state.paid_installments = paid
 
 
 def _copy_installment(item: Installment) -> Installment:
@@ -266,11 +271,12 @@ def _not_billed_yet(state: UserState, event: Repayment) -> bool:
 
 
 def _add_credit(step: Step, key: str, amount: int) -> None:
-    credit = step.state.credit
+    credit = step.state.credit.copy()  # a new dict: see ``REPLACED_NOT_CHANGED``
     credit[key] = credit.get(key, 0) + amount
     while len(credit) > MAX_SETTLED:
         step.dropped("credits")
         del credit[next(iter(credit))]
+    step.state.credit = credit
 
 
 def _pay(step: Step, event: Repayment) -> None:
@@ -288,7 +294,8 @@ def _pay(step: Step, event: Repayment) -> None:
             if item.paid < item.billed:
                 _record_payment(item, at, item.billed - item.paid)
                 item.paid = item.billed
-        state.credit.pop(event.loan_id, None)
+        if event.loan_id in state.credit:
+            state.credit = {k: v for k, v in state.credit.items() if k != event.loan_id}
     elif event.installment is not None and _not_billed_yet(state, event):
         # Attributed to an installment not billed yet: it pays that bill when it comes.
         key = installment_key(event.loan_id, event.installment)
@@ -318,12 +325,15 @@ def _pay(step: Step, event: Repayment) -> None:
         state.last_cleared_at = max(state.last_cleared_at or at, at)
         step.negative_signal()
     if event.settles_loan:
-        state.settled[event.loan_id] = at
-        while len(state.settled) > MAX_SETTLED:
+        settled = state.settled.copy()  # new dicts: see ``REPLACED_NOT_CHANGED``
+        settled[event.loan_id] = at
+        while len(settled) > MAX_SETTLED:
             step.dropped("settled_loans")
-            del state.settled[next(iter(state.settled))]
-        loan = state.loans.pop(event.loan_id, None)
+            del settled[next(iter(settled))]
+        state.settled = settled
+        loan = state.loans.get(event.loan_id)
         if loan is not None:
+            state.loans = {k: v for k, v in state.loans.items() if k != event.loan_id}
             _settled(step, loan, at)
 
 

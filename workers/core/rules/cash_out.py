@@ -90,15 +90,15 @@ class CashOut(Rule[CashOutConfig, Params]):
         insort(binds, at)
         if len(binds) > MAX_BINDS_PER_CARD:
             step.dropped("card_binds", len(binds) - MAX_BINDS_PER_CARD)
-        state.card_binds[card_id] = binds[-MAX_BINDS_PER_CARD:]
-        for card in [
-            c for c, times in state.card_binds.items() if not times or times[-1] < horizon
-        ]:
-            del state.card_binds[card]
-        while len(state.card_binds) > MAX_CARDS:
-            oldest = min(state.card_binds, key=lambda c: state.card_binds[c][-1])
+        cards = state.card_binds.copy()  # a new dict, never changed in place (``FieldSaver``)
+        cards[card_id] = binds[-MAX_BINDS_PER_CARD:]
+        for card in [c for c, times in cards.items() if not times or times[-1] < horizon]:
+            del cards[card]
+        while len(cards) > MAX_CARDS:
+            oldest = min(cards, key=lambda c: cards[c][-1])
             step.dropped("cards")
-            del state.card_binds[oldest]
+            del cards[oldest]
+        state.card_binds = cards
         # A bind that arrives late can complete a cash-out already under way.
         self._check(step, [loan for loan in state.loans.values() if loan.drawn_at >= horizon])
 
@@ -109,7 +109,8 @@ class CashOut(Rule[CashOutConfig, Params]):
             found = self.for_loan(step.state, step.rules, loan)
             if found is not None:
                 evidence, completed_at = found
-                step.state.loans[loan.loan_id] = replace(loan, cash_out_flagged=True)
+                flagged = replace(loan, cash_out_flagged=True)
+                step.state.loans = {**step.state.loans, loan.loan_id: flagged}  # a new dict
                 # When the outflows, in time order, reached the ratio: the same whichever of
                 # the drawdown, the binds and the outflows arrived last.
                 step.raise_flag(CODE, evidence, loan.loan_id, at=max(step.at, completed_at))
