@@ -11,13 +11,24 @@ from typing import get_args
 import pytest
 
 from schemas.outputs import REASON_CODES, RuleCode
-from tests.core.scenario import Timeline, at, score
+from tests.core.scenario import POLICY, Timeline, at, score
+from tests.integration.scenarios import in_time_order, reason_histories
 from workers.core import rules as rules_package
 from workers.core.compiled import compile_policy
+from workers.core.engine import Engine
 from workers.core.messages import close_message, code_text, unmet_message
 from workers.core.policy import Policy, load_policy, parse_policy
-from workers.core.rules import BY_CODE, LISTENERS, RULES, STANDING, TIME_TRIGGERED_CODES
+from workers.core.rules import (
+    BY_CODE,
+    LISTENERS,
+    RULES,
+    STANDING,
+    TIME_TRIGGERED,
+    TIME_TRIGGERED_CODES,
+)
 from workers.core.rules.base import Rule, RuleConfig
+from workers.core.state import UserState
+from workers.sim.generator import SimulationConfig, generate
 
 
 def test_the_registry_and_the_contracts_list_the_same_codes_in_the_same_order() -> None:
@@ -104,3 +115,29 @@ def test_the_status_api_lists_the_standing_rules_that_hold() -> None:
     status = timeline.engine.status("u1")
     assert status is not None
     assert [signal["signal"] for signal in status["active_signals"]] == ["LOW_CREDIT_SCORE"]
+
+
+def test_a_rule_has_no_deadline_while_the_field_it_needs_is_empty() -> None:
+    """``schedule`` skips a time-triggered rule whose ``deadline_needs`` field is empty: over a
+    varied history (overrides included), its deadline is None whenever that field is empty."""
+    needing = [rule for rule in TIME_TRIGGERED if rule.deadline_needs is not None]
+    assert {rule.code: rule.deadline_needs for rule in needing} == {
+        "SERIOUS_OVERDUE": "installments",
+        "MANUAL_REVIEW": "overrides",
+    }
+    assert all(rule.deadline_needs in UserState.__dataclass_fields__ for rule in needing)
+    engine, rules = Engine(POLICY), compile_policy(POLICY)
+    events = [
+        *generate(SimulationConfig(users=60, days=200, seed=3)),
+        *in_time_order(reason_histories(prefix="n").values()),
+    ]
+    checked = 0
+    for event in events:
+        engine.apply(event)
+        state = engine.state_of(event.user_id)
+        assert state is not None
+        for rule in needing:
+            if not getattr(state, rule.deadline_needs or ""):
+                assert rule.deadline(state, rules) is None
+                checked += 1
+    assert checked > 1000

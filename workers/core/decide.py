@@ -31,8 +31,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from schemas.events import (
-    BankCardChange,
-    DeviceChange,
     Event,
     Login,
     ProfileChange,
@@ -82,14 +80,38 @@ def decide(
         return state, [], True
     saver, facts, observers, listeners = _PLANS[event.type]
     saved = saver.save(state)
-    forgotten: list[tuple[str, int]] = []
+    forgotten: list[tuple[str, int]] | None = None
     step = Step(state, rules, event.user_id, at, event.event_id, drops)
     try:
-        _remember(step, key, forgotten)
-        facts(step, event)
+        # Kept inline, not calls to ``_remember`` and ``_judge`` (which ``decide_shared``
+        # calls): a call costs several times more than most of this, and this is every event.
+        # Remember the event: its time and id (comparisons, not ``min`` and ``max``).
+        first_at, last_at = state.first_at, state.last_at
+        if first_at is None or at < first_at:
+            state.first_at = at
+        if last_at is None or at > last_at:
+            state.last_at = at
+        seen = state.seen
+        seen[key] = at
+        if not len(seen) & 31 or len(seen) > rules.dedupe_max:
+            forgotten = []
+            _forget(step, forgotten)  # in batches: at least the window is always remembered
+        if facts is not None:
+            facts(step, event)
         for rule in observers:
             rule.observe(step, event)
-        _judge(step, event, listeners)
+        # Judge.
+        if step.cleared:
+            step.negative_signal()
+        if step.settlements:
+            for loan, settled_at in step.settlements:
+                for rule in ON_SETTLEMENT:
+                    rule.on_settlement(step, loan, settled_at)
+        for rule in listeners:
+            rule.on_event(step, event)
+        if step.raised or state.awaiting_restore:
+            step.finish()  # else it has nothing to do (no flag to close on, no restore due)
+        schedule(state, rules)
     except BaseException:
         saver.restore(state, saved)
         _unremember(state, key, forgotten)
@@ -100,7 +122,7 @@ def decide(
 def _judge(step: Step, event: Event, listeners: tuple[AnyRule, ...]) -> None:
     """The policy's part, once the event's facts are recorded: what the facts signalled (a
     past-due installment paid off, loans settled), the listening rules, then the line's
-    lifecycle and the next deadline."""
+    lifecycle and the next deadline (as ``decide`` does inline)."""
     if step.cleared:
         step.negative_signal()
     if step.settlements:
@@ -109,7 +131,8 @@ def _judge(step: Step, event: Event, listeners: tuple[AnyRule, ...]) -> None:
                 rule.on_settlement(step, loan, settled_at)
     for rule in listeners:
         rule.on_event(step, event)
-    step.finish()
+    if step.raised or step.state.awaiting_restore:
+        step.finish()
     schedule(step.state, step.rules)
 
 
@@ -141,7 +164,8 @@ def decide_shared(
     try:
         recorded = Step(owner, keep, event.user_id, at, key, drops)
         _remember(recorded, key, forgotten)
-        facts(recorded, event)
+        if facts is not None:
+            facts(recorded, event)
         for rule in observers:
             rule.observe(recorded, event)
         for state, rules in zip(states, policies, strict=True):
@@ -161,15 +185,22 @@ def decide_shared(
 
 
 def _remember(step: Step, key: str, forgotten: list[tuple[str, int]]) -> None:
-    """Remember the event id; forget ids older than the dedupe window (into ``forgotten``)."""
-    state, rules, at = step.state, step.rules, step.at
+    """Remember the event's time and id (as ``decide`` does inline); forget what is due."""
+    state, at = step.state, step.at
     state.first_at = at if state.first_at is None else min(state.first_at, at)
     state.last_at = at if state.last_at is None else max(state.last_at, at)
     seen = state.seen
     seen[key] = at
-    if len(seen) & 31 and len(seen) <= rules.dedupe_max:
-        return  # prune in batches: at least the window is always remembered
-    horizon = state.last_at - rules.dedupe_window
+    if not len(seen) & 31 or len(seen) > step.rules.dedupe_max:
+        _forget(step, forgotten)
+
+
+def _forget(step: Step, forgotten: list[tuple[str, int]]) -> None:
+    """Forget the ids older than the dedupe window, and the oldest over the cap (into
+    ``forgotten``, to be remembered again if the event fails)."""
+    state, rules = step.state, step.rules
+    seen = state.seen
+    horizon = (state.last_at or 0) - rules.dedupe_window
     while len(seen) > rules.dedupe_max:
         oldest = next(iter(seen))
         if seen[oldest] >= horizon:
@@ -182,8 +213,9 @@ def _remember(step: Step, key: str, forgotten: list[tuple[str, int]]) -> None:
         forgotten.append((oldest, seen.pop(oldest)))
 
 
-def _unremember(state: UserState, key: str, forgotten: list[tuple[str, int]]) -> None:
-    """Undo ``_remember``: the ids it forgot were the oldest, in order; ``key`` the newest."""
+def _unremember(state: UserState, key: str, forgotten: list[tuple[str, int]] | None) -> None:
+    """Forget ``key`` again and remember what ``_forget`` forgot: the oldest ids, in order;
+    ``key`` the newest."""
     state.seen.pop(key, None)
     if forgotten:
         seen = {oldest: at for oldest, at in forgotten if oldest != key}
@@ -197,12 +229,10 @@ def _unremember(state: UserState, key: str, forgotten: list[tuple[str, int]]) ->
 
 def on_login(step: Step, event: Login) -> None:
     if event.success:
-        state = step.state
-        state.last_login_at = max(state.last_login_at or step.at, step.at)
-
-
-def on_nothing(step: Step, event: DeviceChange | BankCardChange) -> None:
-    """Devices and cards are the rules' own slices of state."""
+        state, at = step.state, step.at
+        last_login_at = state.last_login_at
+        if not last_login_at or at > last_login_at:
+            state.last_login_at = at
 
 
 def on_profile_change(step: Step, event: ProfileChange) -> None:
@@ -217,7 +247,9 @@ def on_profile_change(step: Step, event: ProfileChange) -> None:
 def on_transaction(step: Step, event: Transaction) -> None:
     state, at = step.state, step.at
     if event.kind == "loan_drawdown" and event.loan_id is not None:
-        state.last_drawdown_at = max(state.last_drawdown_at or at, at)
+        last_drawdown_at = state.last_drawdown_at
+        if not last_drawdown_at or at > last_drawdown_at:
+            state.last_drawdown_at = at
         term = event.term_months or 1
         loan = Loan(
             event.loan_id,
@@ -232,6 +264,7 @@ def on_transaction(step: Step, event: Transaction) -> None:
         if settled_at is not None:
             _settled(step, loan, settled_at)
         elif event.loan_id not in state.loans:
+            state.loans = state.loans.copy()  # a new dict: see ``REPLACED_NOT_CHANGED``
             state.loans[event.loan_id] = loan
             _prune_loans(step)
 
@@ -244,7 +277,8 @@ def _settled(step: Step, loan: Loan, settled_at: int) -> None:
 
 
 def _prune_loans(step: Step) -> None:
-    """Forget loans past their final due date (settling them can no longer be early)."""
+    """Forget loans past their final due date (settling them can no longer be early).
+    Changes ``state.loans`` in place: the caller has just made it a new dict."""
     state = step.state
     now = state.last_at or 0
     keep = step.rules.params["CASH_OUT"].window  # a cash-out can complete until then
@@ -279,14 +313,16 @@ def _bill(step: Step, event: Repayment) -> None:
     item = Installment(event.loan_id, event.installment, event.product, due_day, fen(event.amount))
     # Money paid before the bill: first what was attributed to this installment, then the
     # loan's unattributed credit. Either was paid before the bill: it counts from the bill.
-    for credit_key in (key, event.loan_id):
-        credit = state.credit.pop(credit_key, 0)
-        used = min(credit, item.billed - item.paid)
-        if used:
-            item.paid += used
-            item.payments.append([at, used])
-        if credit > used:
-            state.credit[credit_key] = credit - used
+    if key in state.credit or event.loan_id in state.credit:
+        state.credit = state.credit.copy()  # a new dict: see ``REPLACED_NOT_CHANGED``
+        for credit_key in (key, event.loan_id):
+            credit = state.credit.pop(credit_key, 0)
+            used = min(credit, item.billed - item.paid)
+            if used:
+                item.paid += used
+                item.payments.append([at, used])
+            if credit > used:
+                state.credit[credit_key] = credit - used
     if item.paid >= item.billed:
         _mark_paid(step, key, at, due_day)
     elif len(state.installments) < MAX_INSTALLMENTS:
@@ -296,11 +332,12 @@ def _bill(step: Step, event: Repayment) -> None:
 
 
 def _mark_paid(step: Step, key: str, completed_at: int, due_day: int) -> None:
-    paid = step.state.paid_installments
+    paid = step.state.paid_installments.copy()  # a new dict: see ``REPLACED_NOT_CHANGED``
     paid[key] = [completed_at, due_day]
     while len(paid) > MAX_PAID_INSTALLMENTS:
         step.dropped("paid_installments")
         del paid[next(iter(paid))]
+    step.state.paid_installments = paid
 
 
 def _copy_installment(item: Installment) -> Installment:
@@ -330,11 +367,12 @@ def _not_billed_yet(state: UserState, event: Repayment) -> bool:
 
 
 def _add_credit(step: Step, key: str, amount: int) -> None:
-    credit = step.state.credit
+    credit = step.state.credit.copy()  # a new dict: see ``REPLACED_NOT_CHANGED``
     credit[key] = credit.get(key, 0) + amount
     while len(credit) > MAX_SETTLED:
         step.dropped("credits")
         del credit[next(iter(credit))]
+    step.state.credit = credit
 
 
 def _pay(step: Step, event: Repayment) -> None:
@@ -352,7 +390,8 @@ def _pay(step: Step, event: Repayment) -> None:
             if item.paid < item.billed:
                 _record_payment(item, at, item.billed - item.paid)
                 item.paid = item.billed
-        state.credit.pop(event.loan_id, None)
+        if event.loan_id in state.credit:
+            state.credit = {k: v for k, v in state.credit.items() if k != event.loan_id}
     elif event.installment is not None and _not_billed_yet(state, event):
         # Attributed to an installment not billed yet: it pays that bill when it comes.
         key = installment_key(event.loan_id, event.installment)
@@ -382,19 +421,22 @@ def _pay(step: Step, event: Repayment) -> None:
         state.last_cleared_at = max(state.last_cleared_at or at, at)
         step.cleared = True
     if event.settles_loan:
-        state.settled[event.loan_id] = at
-        while len(state.settled) > MAX_SETTLED:
+        settled = state.settled.copy()  # new dicts: see ``REPLACED_NOT_CHANGED``
+        settled[event.loan_id] = at
+        while len(settled) > MAX_SETTLED:
             step.dropped("settled_loans")
-            del state.settled[next(iter(state.settled))]
-        loan = state.loans.pop(event.loan_id, None)
+            del settled[next(iter(settled))]
+        state.settled = settled
+        loan = state.loans.get(event.loan_id)
         if loan is not None:
+            state.loans = {k: v for k, v in state.loans.items() if k != event.loan_id}
             _settled(step, loan, at)
 
 
-_FACTS: dict[str, Callable[[Step, Any], None]] = {
+_FACTS: dict[str, Callable[[Step, Any], None] | None] = {
     "login": on_login,
-    "device_change": on_nothing,
-    "bank_card_change": on_nothing,
+    "device_change": None,  # devices and cards are the rules' own slices of state
+    "bank_card_change": None,
     "profile_change": on_profile_change,
     "transaction": on_transaction,
     "repayment": on_repayment,
@@ -439,5 +481,5 @@ _PLANS = {
     event_type: (_SAVERS[event_type], facts, OBSERVERS[event_type], LISTENERS[event_type])
     for event_type, facts in _FACTS.items()
 }
-"""Event type -> what ``decide`` runs for it: the saving, the facts, the rules recording
-their own facts, the listening rules."""
+"""Event type -> what ``decide`` runs for it: the saving, the facts (None: the type has
+none), the rules recording their own facts, the listening rules."""

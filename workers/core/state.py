@@ -357,10 +357,18 @@ REPLACED_NOT_CHANGED = frozenset(
         "cash_outs",
         "milestones",
         "overrides",
+        "card_binds",
+        "loans",
+        "settled",
+        "credit",
+        "paid_installments",
     }
 )
-"""Collections the core only ever replaces with new ones (it never changes them in place
-during an event), so that saving them needs no copy."""
+"""Collections the core only ever replaces with new ones during an event (a change copies the
+one it found, or builds another, and changes only that), so that saving them needs no copy.
+Other collections change in place and are saved as copies: those that an event of their
+types nearly always changes (installments, devices, scores), where a copy at the change would
+cost the same."""
 
 
 class FieldSaver:

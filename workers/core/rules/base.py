@@ -80,6 +80,10 @@ class Rule(Generic[ConfigT, ParamsT]):
     deadline_raises: ClassVar[bool] = True
     """For a time-triggered rule: whether its deadline raises its flag, which a late event
     can prove wrong (False: its deadline only ends something, as overrides' expiry does)."""
+    deadline_needs: ClassVar[str | None] = None
+    """For a time-triggered rule: a collection field of ``UserState`` that is never empty
+    while the rule has a deadline, so that ``schedule`` (after every event) need not ask
+    ``deadline`` while it is empty. None: always ask."""
     events: ClassVar[frozenset[str]] = frozenset()
     """The event types ``on_event`` is called for."""
     facts: ClassVar[tuple[str, ...]] = ()

@@ -113,15 +113,15 @@ class CashOut(Rule[CashOutConfig, Params]):
         insort(binds, at)
         if len(binds) > MAX_BINDS_PER_CARD:
             step.dropped("card_binds", len(binds) - MAX_BINDS_PER_CARD)
-        state.card_binds[card_id] = binds[-MAX_BINDS_PER_CARD:]
-        for card in [
-            c for c, times in state.card_binds.items() if not times or times[-1] < horizon
-        ]:
-            del state.card_binds[card]
-        while len(state.card_binds) > MAX_CARDS:
-            oldest = min(state.card_binds, key=lambda c: state.card_binds[c][-1])
+        cards = state.card_binds.copy()  # a new dict, never changed in place (``FieldSaver``)
+        cards[card_id] = binds[-MAX_BINDS_PER_CARD:]
+        for card in [c for c, times in cards.items() if not times or times[-1] < horizon]:
+            del cards[card]
+        while len(cards) > MAX_CARDS:
+            oldest = min(cards, key=lambda c: cards[c][-1])
             step.dropped("cards")
-            del state.card_binds[oldest]
+            del cards[oldest]
+        state.card_binds = cards
 
     def _check(self, step: Step, loans: list[Loan]) -> None:
         state = step.state

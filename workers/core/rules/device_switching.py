@@ -103,10 +103,13 @@ class DeviceSwitching(Rule[DeviceSwitchingConfig, Params]):
         last_at = state.last_at if state.last_at is not None else at
         horizon = last_at - params.keep
         previous = state.devices.get(device_id)
-        uses = [] if previous is None else previous.copy()  # never changed in place
         if previous is None:
-            state.devices[device_id] = uses
-        insort(uses, at)
+            uses = state.devices[device_id] = [at]
+        elif at >= previous[-1]:  # the usual case, in time order: no copy, no search
+            uses = [*previous, at]
+        else:
+            uses = previous.copy()  # never changed in place
+            insort(uses, at)
         kept = [t for t in uses if t >= horizon] if uses[0] < horizon else uses
         # A use between two others of the same device no further apart than the shortest
         # window can never change a distinct-device count: any window holding it holds one

@@ -52,7 +52,14 @@ class Inactivity(Rule[InactivityConfig, Params]):
         # ``due_at``, inline: this runs after every event.
         if state.line == LINE_CLOSED or CODE not in rules.active_codes or state.first_at is None:
             return None
-        anchor = max(state.first_at, state.last_drawdown_at or 0, state.eligible_at or 0)
+        # ``max`` spelt out: a builtin call costs more than these comparisons.
+        anchor = state.first_at
+        drawn_at = state.last_drawdown_at or 0
+        if drawn_at > anchor:
+            anchor = drawn_at
+        eligible_at = state.eligible_at or 0
+        if eligible_at > anchor:
+            anchor = eligible_at
         deadline: int = anchor + rules.params[CODE].quiet
         return None if state.episodes.get(CODE) == deadline else deadline
 

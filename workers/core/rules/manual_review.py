@@ -77,6 +77,7 @@ class ManualReview(Rule[ManualReviewConfig, None]):
     close_text = "After a manual review of your account, your credit line has been closed."
     standing = True
     time_triggered = True
+    deadline_needs = "overrides"
     deadline_raises = False
     state_fields = ("overrides", "overrides_changed_at")
 

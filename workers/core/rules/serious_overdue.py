@@ -61,6 +61,7 @@ class SeriousOverdue(Rule[SeriousOverdueConfig, Params]):
     )
     standing = True
     time_triggered = True
+    deadline_needs = "installments"
     events = frozenset({"repayment"})
     state_fields = ("milestones",)
 
