@@ -21,34 +21,31 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from schemas.control import OverrideRecord
-from schemas.events import Event
-from schemas.outputs import Decision
-from workers.codec import Placement, Rejected, decode, decode_overrides
-from workers.core.challenger import disagreements
-from workers.core.engine import Engine, Step
+from workers.codec import Rejected
+from workers.core.engine import Engine
 from workers.core.policy import Policy
 from workers.metrics import Metrics
 from workers.policies import Adopted
 from workers.settings import Settings
+from workers.stream.intake import RecordKey, decode_batch
 from workers.stream.ordering import Held, TimeOrder
-from workers.stream.partitions import Partition, PartitionSet
+from workers.stream.partitions import PartitionSet
 from workers.stream.policy_feed import PolicyFeed
 from workers.stream.sending import Outputs, send_batch
+from workers.stream.shadow import Shadow, apply_item
+from workers.stream.tally import Tally, count_committed
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-RecordKey = tuple[str, int, int]  # topic, partition, offset
 
 
 POSITION_WAIT = 0.05
@@ -68,19 +65,6 @@ class CoreDefect(Exception):
         self.key: RecordKey = (held.topic, held.record.partition, held.offset)
 
 
-@dataclass
-class Tally:
-    """What one batch did, counted into the metrics only once it is committed."""
-
-    consumed: Counter[str] = field(default_factory=Counter)
-    duplicates: int = 0
-    late: Counter[str] = field(default_factory=Counter)
-    drops: Counter[str] = field(default_factory=Counter)
-    override_changes: int = 0
-    disagreements: Counter[tuple[str, str]] = field(default_factory=Counter)
-    challenger_failures: int = 0
-
-
 class Processor:
     """State, time order and the batch cycle for the partitions this worker owns."""
 
@@ -97,7 +81,6 @@ class Processor:
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
-        self.input_types = settings.topics.inputs()
         self.consumed = settings.topics.consumed()
         """The six inputs and the overrides: aligned in time order, committed together."""
         self.metrics = metrics
@@ -206,7 +189,7 @@ class Processor:
     async def _process(self, batch: dict[Any, list[Any]], now: datetime) -> int:
         tally = Tally()
         dead: list[tuple[Any, Rejected]] = []
-        count = self._decode(batch, now, tally, dead)
+        count = decode_batch(batch, self.partitions, self.settings, self._poison, now, dead)
         outputs: Outputs = []
         wall = self.settings.clock == "wall"
         for part in self.partitions.values():
@@ -217,7 +200,7 @@ class Processor:
             for held in released:
                 item = held.event
                 try:
-                    step = _apply(part.engine, item)
+                    step = apply_item(part.engine, item)
                 except Exception as exc:  # a defect: roll back, dead-letter it next pass
                     what = "an override change" if isinstance(item, OverrideRecord) else "event"
                     name = "" if isinstance(item, OverrideRecord) else f" {item.event_id}"
@@ -255,79 +238,12 @@ class Processor:
         for part in self.partitions.values():
             if part.shadow is None and self.parts.challenger is not None:
                 self.parts.fork(part)  # the challenger failed in this batch: start it again
-        self._count(tally, outputs, dead, acked)
+        count_committed(self.metrics, tally, outputs, dead, acked)
         for key in [key for key in self._poison if key[1] in self.partitions]:
             if key[2] < self._committed.get(TopicPartition(key[0], key[1]), -1):
                 del self._poison[key]  # dead-lettered and committed
         self._apply_backpressure()
         return count
-
-    def _decode(
-        self,
-        batch: dict[Any, list[Any]],
-        now: datetime,
-        tally: Tally,
-        dead: list[tuple[Any, Rejected]],
-    ) -> int:
-        """Decode a batch into the partitions' time orders; bad records into ``dead``."""
-        count = 0
-        received_ms = int(time.time() * 1000)
-        latest = now + timedelta(seconds=self.settings.max_future_skew_seconds)
-        for tp, records in batch.items():
-            part = self.partitions.get(tp.partition)
-            if part is None:
-                continue  # revoked while the batch was in flight; re-read by the new owner
-            topic, order = tp.topic, part.order
-            expected = self.input_types.get(topic)  # None: the overrides topic
-            clock = part.engine.clock
-            placement = Placement(tp.partition, self.settings.partitions, self.settings.partitioner)
-            count += len(records)
-            for record in records:
-                poison = self._poison.get((topic, tp.partition, record.offset))
-                result: Event | OverrideRecord | Rejected
-                if poison is not None:
-                    result = Rejected("internal", poison)
-                elif expected is None:
-                    result = decode_overrides(record.value, record.key, record.timestamp, placement)
-                else:
-                    result = decode(record.value, record.key, expected, placement)
-                if not isinstance(result, Rejected):
-                    result = self._within_time_bounds(result, now, latest, clock)
-                if isinstance(result, Rejected):
-                    dead.append((record, result))
-                    order.skip(topic, record.offset)
-                else:
-                    order.add(topic, record.offset, result, received_ms, record)
-        return count
-
-    def _within_time_bounds(
-        self,
-        event: Event | OverrideRecord,
-        now: datetime,
-        latest: datetime,
-        clock: datetime | None,
-    ) -> Event | OverrideRecord | Rejected:
-        """No real event (or override change) comes from the future, even when history is
-        replayed; one far older than the partition's clock would reopen settled history."""
-        settings = self.settings
-        name, moment = (
-            ("changed_at", event.changed_at)
-            if isinstance(event, OverrideRecord)
-            else ("occurred_at", event.occurred_at)
-        )
-        if moment > latest:
-            return Rejected(
-                "from_the_future",
-                f"{name} {moment.isoformat()} is more than "
-                f"{settings.max_future_skew_seconds:g} s after wall time {now.isoformat()}",
-            )
-        if clock is not None and moment < clock - timedelta(days=settings.max_age_days):
-            return Rejected(
-                "too_old",
-                f"{name} {moment.isoformat()} is more than "
-                f"{settings.max_age_days:g} days before the partition's clock {clock.isoformat()}",
-            )
-        return event
 
     async def _learn_positions(self, number: int, order: TimeOrder) -> None:
         """Positions of inputs that have shown no record yet (to tell when they are idle)."""
@@ -358,42 +274,6 @@ class Processor:
             return polled
 
         return idle_since
-
-    def _count(
-        self, tally: Tally, outputs: Outputs, dead: list[tuple[Any, Rejected]], acked: float
-    ) -> None:
-        metrics = self.metrics
-        for event_type, n in tally.consumed.items():
-            metrics.consumed_by_type[event_type].inc(n)
-        if tally.override_changes:
-            metrics.override_changes.inc(tally.override_changes)
-        if tally.duplicates:
-            metrics.duplicates.inc(tally.duplicates)
-        for event_type, n in tally.late.items():
-            metrics.late_events.labels(event_type).inc(n)
-        for what, n in tally.drops.items():
-            metrics.state_cap_drops.labels(what).inc(n)
-        for (kind, code), n in tally.disagreements.items():
-            metrics.challenger_disagreements.labels(kind, code).inc(n)
-        if tally.challenger_failures:
-            metrics.challenger_failures.inc(tally.challenger_failures)
-        acked_ms = acked * 1000
-        for _, output, received_ms in outputs:
-            if output.policy_role == "challenger":
-                if isinstance(output, Decision):
-                    for cause in output.reasons or ():
-                        metrics.challenger_decisions.labels(output.decision, cause.code).inc()
-                continue
-            metrics.latency.observe(max(0.0, (acked_ms - received_ms) / 1000))
-            if isinstance(output, Decision):
-                for reason in output.reasons or ():
-                    metrics.decision(output.decision, reason.code).inc()
-            elif output.retracts is not None:
-                metrics.flag_retractions.labels(output.signal).inc()
-            else:
-                metrics.flag(output.signal).inc()
-        for _, rejected in dead:
-            metrics.dead_letter(rejected.error_kind).inc()
 
     async def _commit(self) -> None:
         offsets: dict[TopicPartition, int] = {}
@@ -646,57 +526,6 @@ class Processor:
 
     def _new_order(self) -> TimeOrder:
         return TimeOrder(self.consumed, self.settings.align_wait_ms)
-
-
-def _apply(engine: Engine, item: Event | OverrideRecord) -> Step:
-    if isinstance(item, OverrideRecord):
-        return engine.apply_overrides(item, fire_due=False)
-    return engine.apply(item, fire_due=False)
-
-
-class Shadow:
-    """One partition's challenger through one batch: it takes each step the live engine
-    takes; a failure of the challenger never reaches live: its outputs of this batch are
-    dropped and it is forked again from the live state at the end of the batch."""
-
-    def __init__(self, part: Partition) -> None:
-        self.part = part
-        self.outputs: Outputs = []
-        self.failed = False
-
-    def apply(self, item: Event | OverrideRecord, received_ms: int) -> None:
-        self._run(lambda engine: _apply(engine, item).outputs, received_ms)
-
-    def advance(self, moment: datetime | None, limit: int, now_ms: int) -> None:
-        self._run(lambda engine: engine.advance_due(moment, limit), now_ms)
-
-    def _run(self, step: Callable[[Engine], list[Any]], received_ms: int) -> None:
-        engine = self.part.shadow
-        if self.failed or engine is None:
-            return
-        try:
-            made = step(engine)
-        except Exception:
-            log.exception("the challenger policy failed on partition %d", self.part.number)
-            self.failed = True
-            return
-        self.outputs.extend((self.part.number, output, received_ms) for output in made)
-
-    def finish(self, tally: Tally, outputs: Outputs) -> Outputs:
-        """The challenger's outputs of the batch, its disagreements with ``outputs`` (the
-        live engine's of this partition) counted into ``tally``."""
-        part, engine = self.part, self.part.shadow
-        assert engine is not None
-        if self.failed:
-            tally.challenger_failures += 1
-            part.shadow = None  # forked again after the batch is committed
-            return []
-        engine.take_counts()
-        engine.discard_dirty()
-        live = [output for _, output, _ in outputs]
-        shadow = [output for _, output, _ in self.outputs]
-        tally.disagreements += disagreements(part.engine, engine, live, shadow)
-        return self.outputs
 
 
 def _log_change(record: OverrideRecord, held: Held, partition: int) -> None:
