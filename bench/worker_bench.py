@@ -119,7 +119,8 @@ async def committed_total(settings: Settings, consumer: AIOKafkaConsumer) -> int
 async def worker_run(
     settings: Settings, total: int, workdir: Path
 ) -> tuple[float, dict[str, float]]:
-    """Seconds from the worker's readiness to all its input offsets committed."""
+    """Seconds from the worker's readiness to all its input offsets committed; with the
+    metrics, the worker process's CPU seconds over that span (``worker_cpu_seconds``)."""
     worker = WorkerProcess(
         ",".join(settings.brokers),
         workdir,
@@ -135,14 +136,23 @@ async def worker_run(
                 raise SystemExit(f"the worker exited: {worker.log_tail()}")
             await asyncio.sleep(0.01)
         started = time.perf_counter()
+        cpu_at_start = _cpu_seconds(worker)
         await checker.start()
         while await committed_total(settings, checker) < total:
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
-        return elapsed, _summed(worker.metrics())
+        cpu = _cpu_seconds(worker) - cpu_at_start
+        return elapsed, {**_summed(worker.metrics()), "worker_cpu_seconds": cpu}
     finally:
         await checker.stop()
         worker.stop()
+
+
+def _cpu_seconds(worker: WorkerProcess) -> float:
+    """The worker process's CPU time so far, user and system (Linux ``/proc``)."""
+    assert worker.process is not None
+    fields = Path(f"/proc/{worker.process.pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _summed(metrics: dict[str, float]) -> dict[str, float]:
@@ -194,6 +204,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             produce_seconds = time.perf_counter() - started
             raw_seconds = await raw_loop(settings, total)
             worker_seconds, metrics = await worker_run(settings, total, Path(directory))
+            worker_cpu = metrics["worker_cpu_seconds"]
             peers: dict[str, dict[str, Any]] = {}
             for name in args.peers:
                 count = min(total, args.peer_events) if args.peer_events else total
@@ -210,6 +221,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "worker_end_to_end_events_per_s": round(total / worker_seconds),
         "worker_seconds": round(worker_seconds, 2),
         "worker_ratio_to_raw": round(raw_seconds / worker_seconds, 4),
+        "worker_cpu_seconds": round(metrics.pop("worker_cpu_seconds"), 2),
+        "worker_cpu_us_per_event": round(worker_cpu * 1e6 / total, 1),
         **{name: int(value) for name, value in metrics.items()},
         "peers": peers,
     }
