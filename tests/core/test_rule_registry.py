@@ -115,6 +115,20 @@ def test_the_status_api_lists_the_standing_rules_that_hold() -> None:
     status = timeline.engine.status("u1")
     assert status is not None
     assert [signal["signal"] for signal in status["active_signals"]] == ["LOW_CREDIT_SCORE"]
+    assert status["active_signals"][0]["action"] == "close_line"
+    assert status["active_signals"][0]["evidence"]["credit_score"] == 550
+
+
+@pytest.mark.parametrize(("action", "listed"), [("flag", ["flag"]), ("off", [])])
+def test_the_status_api_names_each_signal_s_action_and_leaves_out_rules_turned_off(
+    action: str, listed: list[str]
+) -> None:
+    policy = parse_policy(f"[low_credit_score]\naction = '{action}'\n")
+    timeline = Timeline(policy)
+    timeline.run([score(at(1), 550)], until=at(2))
+    status = timeline.engine.status("u1")
+    assert status is not None
+    assert [signal["action"] for signal in status["active_signals"]] == listed
 
 
 def test_a_rule_has_no_deadline_while_the_field_it_needs_is_empty() -> None:

@@ -399,11 +399,14 @@ class Engine:
         if state is None:
             return None
         now = self._clock if self._clock is not None else (state.last_at or 0)
-        active = []
+        rules, active = self._rules, []
         for rule in STANDING:
-            truth = rule.truth_at(state, self._rules, now)
+            if rule.code not in rules.active_codes:
+                continue  # the policy turns the rule off: what it would find is no signal
+            truth = rule.truth_at(state, rules, now)
             if truth is not None:
-                active.append({"signal": rule.code, "evidence": truth.evidence})
+                action = rules.policy.action(rule.code)
+                active.append({"signal": rule.code, "action": action, "evidence": truth.evidence})
         closed = state.line == LINE_CLOSED
         return {
             "user_id": user_id,
@@ -421,9 +424,7 @@ class Engine:
             ),
             "unmet_restore_conditions": [
                 {"code": code, "rule": rule, "message": unmet_message(code, rule)}
-                for code, rule in (
-                    unmet_restore_conditions(state, self._rules, now) if closed else []
-                )
+                for code, rule in (unmet_restore_conditions(state, rules, now) if closed else [])
             ],
             "recent_flags": [
                 {"signal": f["signal"], "raised_at": iso(f["raised_at"])}
