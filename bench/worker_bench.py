@@ -7,7 +7,10 @@ One run, one embedded broker, the same preloaded input topics:
 2. worker: a real ``lineguard worker`` process (event clock, memory store) consumes the same
    records; timed from the moment it reports ready to the moment the broker holds its
    committed offsets at the end of every input partition. In between, every event is
-   decoded, decided, state and changelog are written, outputs are acknowledged.
+   decoded, decided, state and changelog are written, outputs are acknowledged. The
+   worker process's CPU seconds over the same span are reported too (``worker_cpu_seconds``,
+   ``worker_cpu_us_per_event``): less moved than wall time by the broker and other work
+   sharing the cores, so the figure to pair when comparing two versions.
 3. peers (``--peers``, each in its own process, on the same topics, with the same per-event
    core logic, ``bench/peers/logic.py``): a textbook Faust agent with a Table write per
    event (``peers/faust_agent.py``) and a textbook quix-streams application with RocksDB
