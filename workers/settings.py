@@ -11,7 +11,15 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.events import EVENT_TYPES
@@ -165,6 +173,13 @@ class Settings(BaseSettings):
             "unset: that endpoint answers 403."
         ),
     )
+    status_token_also_accepted: SecretStr | None = Field(
+        None,
+        description=(
+            "One more bearer token GET /users/{user_id} accepts, never sent when forwarding: "
+            "to rotate the status token with no request refused (SECURITY.md)."
+        ),
+    )
     log_format: Literal["json", "text"] = Field("text", description="Log line format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Least severe log level written."
@@ -258,26 +273,25 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("status_token", mode="before")
+    @field_validator("status_token", "status_token_also_accepted", mode="before")
     @classmethod
     def _empty_token_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
         return value
 
-    @field_validator("status_token")
+    @field_validator("status_token", "status_token_also_accepted")
     @classmethod
-    def _long_token(cls, value: SecretStr | None) -> SecretStr | None:
+    def _long_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         if value is None:
             return None
+        name = f"LINEGUARD_{(info.field_name or '').upper()}"
         secret = value.get_secret_value()
         if len(secret) < MIN_STATUS_TOKEN_LENGTH:
-            raise ValueError(
-                f"LINEGUARD_STATUS_TOKEN must be at least {MIN_STATUS_TOKEN_LENGTH} characters"
-            )
+            raise ValueError(f"{name} must be at least {MIN_STATUS_TOKEN_LENGTH} characters")
         if secret != secret.strip() or not secret.isprintable() or not secret.isascii():
             raise ValueError(
-                "LINEGUARD_STATUS_TOKEN must be printable ASCII with no surrounding spaces "
+                f"{name} must be printable ASCII with no surrounding spaces "
                 "(it travels in an HTTP header)"
             )
         return value
@@ -288,6 +302,15 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("at least one broker address is needed")
         return value
+
+    @model_validator(mode="after")
+    def _also_accepted_beside_a_token(self) -> Settings:
+        if self.status_token_also_accepted is not None and self.status_token is None:
+            raise ValueError(
+                "LINEGUARD_STATUS_TOKEN_ALSO_ACCEPTED is set but LINEGUARD_STATUS_TOKEN is not: "
+                "set the token the workers send when forwarding (SECURITY.md, rotating the token)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _heartbeat_below_session(self) -> Settings:

@@ -47,6 +47,8 @@ def test_two_workers_share_a_group_with_their_own_identity_and_state() -> None:
         assert env["LINEGUARD_STORE"] == "rocksdb"
         # The status token comes from the caller's environment, never from the file.
         assert env["LINEGUARD_STATUS_TOKEN"] == "${LINEGUARD_STATUS_TOKEN:-}"
+        also = "LINEGUARD_STATUS_TOKEN_ALSO_ACCEPTED"
+        assert env[also] == "${" + also + ":-}"
         assert env["LINEGUARD_WEB_HOST"] == "0.0.0.0"
         assert env["LINEGUARD_WEB_ADVERTISED_URL"] == f"http://{name}:{env['LINEGUARD_WEB_PORT']}"
         assert service["depends_on"]["kafka-init"]["condition"] == "service_completed_successfully"

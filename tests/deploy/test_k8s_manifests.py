@@ -131,6 +131,9 @@ def test_the_status_token_comes_from_its_secret(objects: list[dict[str, Any]]) -
     env = {e["name"]: e for e in pod["containers"][0]["env"]}
     reference = env["LINEGUARD_STATUS_TOKEN"]["valueFrom"]["secretKeyRef"]
     assert reference == {"name": "lineguard-status", "key": "token"}
+    # The second token, only while rotating: a key the Secret need not have.
+    also = env["LINEGUARD_STATUS_TOKEN_ALSO_ACCEPTED"]["valueFrom"]["secretKeyRef"]
+    assert also == {"name": "lineguard-status", "key": "also-accepted", "optional": True}
     assert "LINEGUARD_STATUS_TOKEN" not in env_file(K8S / "config.env")
 
 

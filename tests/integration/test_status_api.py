@@ -121,3 +121,35 @@ def _status_of(worker: WorkerProcess, path: str) -> int:
             return int(response.status)
     except urllib.error.HTTPError as exc:
         return exc.code
+
+
+async def test_rotating_the_token_refuses_no_request_between_workers_on_either_token(
+    broker: EmbeddedBroker, workers: Workers
+) -> None:
+    """The middle of a rotation (SECURITY.md): one worker still sends the old token and
+    accepts the new, the other sends the new and accepts the old. A caller on either
+    token is answered by the owner, whichever worker it asks; any other token is refused."""
+    await create_topics(broker.bootstrap)
+    old, new = "the-old-status-token-value", "the-new-status-token-value"
+    one = workers("one", status_token=old, status_token_also_accepted=new).start()
+    two = workers("two", status_token=new, status_token_also_accepted=old).start()
+    one.wait_ready()
+    two.wait_ready()
+    wait_for(
+        lambda: (
+            len(one.get("/readyz")[1]["partitions"]) == 2
+            and len(two.get("/readyz")[1]["partitions"]) == 2
+        ),
+        what="two partitions each",
+    )
+    for asked, owner in ((one, two), (two, one)):
+        owned = set(owner.get("/readyz")[1]["partitions"])
+        user = next(f"rt-{n}" for n in range(100) if partition_for(f"rt-{n}", 4) in owned)
+        for token in (old, new):
+            status, body, _ = asked.request(
+                f"/users/{user}", headers={"Authorization": f"Bearer {token}"}
+            )
+            assert status == 404, (asked.name, token, status, body)  # the owner answered
+            assert body["partition"] in owned
+        refused = {"Authorization": f"Bearer {STATUS_TOKEN}"}
+        assert asked.request(f"/users/{user}", headers=refused)[0] == 403

@@ -42,6 +42,44 @@ def test_the_token_lets_a_request_in(header: str) -> None:
     assert authorize(TOKEN, header) is None
 
 
+NEXT = SecretStr("the-next-status-token-value")
+
+
+@pytest.mark.parametrize(
+    ("header", "refused"),
+    [
+        ("Bearer a-status-token-of-some-length", None),
+        ("Bearer the-next-status-token-value", None),
+        ("Bearer the-next-status-token-valuE", 403),
+        ("Bearer wrong-token-of-some-length", 403),
+        (None, 401),
+    ],
+)
+def test_while_rotating_both_tokens_let_a_request_in_and_no_other(
+    header: str | None, refused: int | None
+) -> None:
+    answer = authorize(TOKEN, header, NEXT)
+    assert (answer.status if answer is not None else None) == refused
+    # Without the second token, only the first is accepted.
+    if header == "Bearer the-next-status-token-value":
+        refusal = authorize(TOKEN, header)
+        assert refusal is not None and refusal.status == 403
+
+
+def test_a_second_token_alone_is_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LINEGUARD_STATUS_TOKEN_ALSO_ACCEPTED", "the-next-status-token-value")
+    with pytest.raises(ValidationError, match="LINEGUARD_STATUS_TOKEN is not"):
+        Settings()
+    monkeypatch.setenv("LINEGUARD_STATUS_TOKEN", "the-first-status-token-value")
+    settings = Settings()
+    assert settings.status_token_also_accepted == NEXT
+    assert "the-next" not in str(settings.summary())
+    with pytest.raises(ValidationError, match="LINEGUARD_STATUS_TOKEN_ALSO_ACCEPTED must"):
+        Settings(status_token_also_accepted="too-short")  # type: ignore[arg-type]
+    monkeypatch.setenv("LINEGUARD_STATUS_TOKEN_ALSO_ACCEPTED", " ")
+    assert Settings().status_token_also_accepted is None
+
+
 def test_with_no_token_configured_everyone_is_refused_with_a_reason() -> None:
     refused = authorize(None, "Bearer a-status-token-of-some-length")
     assert refused is not None

@@ -6,7 +6,8 @@ Every request needs ``Authorization: Bearer <LINEGUARD_STATUS_TOKEN>``: none giv
 ``Cache-Control: no-store``.
 
 The worker that owns the user's partition answers; another worker forwards the request
-to the owner with the same token and a ``Lineguard-Forwarded-By`` header naming itself.
+to the owner with its own status token and a ``Lineguard-Forwarded-By`` header naming itself
+(while the token is rotated, ``LINEGUARD_STATUS_TOKEN_ALSO_ACCEPTED`` is let in too).
 A request that carries that header is never forwarded again, so two workers that disagree
 about the owner answer 503 instead of passing the request back and forth.
 """
@@ -44,8 +45,11 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def authorize(expected: SecretStr | None, authorization: str | None) -> Answer | None:
-    """None when ``authorization`` carries the expected bearer token, else the refusal."""
+def authorize(
+    expected: SecretStr | None, authorization: str | None, also: SecretStr | None = None
+) -> Answer | None:
+    """None when ``authorization`` carries the expected bearer token (or ``also``, the one
+    more token accepted while the token is rotated), else the refusal."""
     if expected is None:
         return Answer(
             403,
@@ -61,8 +65,13 @@ def authorize(expected: SecretStr | None, authorization: str | None) -> Answer |
             {"error": "this endpoint needs an 'Authorization: Bearer <token>' header"},
             {"WWW-Authenticate": CHALLENGE},
         )
-    wanted = expected.get_secret_value().encode()
-    if not hmac.compare_digest(presented.strip().encode(errors="replace"), wanted):
+    given = presented.strip().encode(errors="replace")
+    # Both compared, always: how long a refusal takes says nothing of which token is set.
+    accepted = [
+        hmac.compare_digest(given, token.get_secret_value().encode())
+        for token in (expected, also or expected)
+    ]
+    if not any(accepted):
         return Answer(403, {"error": "the bearer token is not the status token"})
     return None
 
@@ -110,7 +119,7 @@ async def answer_status(
 
 
 async def forward(owner: str, user_id: str, token: SecretStr, me: str) -> Answer:
-    """Ask the owning worker, with the same token, saying who forwarded the request."""
+    """Ask the owning worker, with this worker's token, saying who forwarded the request."""
     import aiohttp
     from yarl import URL
 
@@ -137,7 +146,11 @@ def add_status_page(app: Any, settings: Settings, service: StreamService) -> Non
 
     @app.page("/users/{user_id}")  # type: ignore[untyped-decorator]
     async def user_status(view: Any, request: Any, user_id: str) -> Any:
-        refused = authorize(settings.status_token, request.headers.get("Authorization"))
+        refused = authorize(
+            settings.status_token,
+            request.headers.get("Authorization"),
+            settings.status_token_also_accepted,
+        )
         refused = refused or refuse_user_id(user_id)
         answer = refused or await answer_status(
             settings, service, user_id, request.headers.get(FORWARDED_BY)
