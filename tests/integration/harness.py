@@ -163,6 +163,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0, what: str = "
         time.sleep(0.1)
 
 
+def share_partitions(*workers: WorkerProcess, each: int = 2) -> None:
+    """Wait until every worker is ready and owns ``each`` partitions."""
+    for worker in workers:
+        worker.wait_ready()
+    wait_for(
+        lambda: all(len(worker.get("/readyz")[1]["partitions"]) == each for worker in workers),
+        what=f"{each} partitions each",
+    )
+
+
 def decoded(records: Iterable[Any]) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in records]
 

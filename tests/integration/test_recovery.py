@@ -18,6 +18,7 @@ from tests.integration.harness import (
     decoded,
     produce,
     read_topic,
+    share_partitions,
     simulated_population,
     wait_for,
 )
@@ -156,15 +157,7 @@ async def test_killing_one_of_two_workers_hands_its_partitions_and_state_over(
     await create_topics(broker.bootstrap)
     one = workers("one").start()
     two = workers("two").start()
-    one.wait_ready()
-    two.wait_ready()
-    wait_for(
-        lambda: (
-            len(one.get("/readyz")[1]["partitions"]) == 2
-            and len(two.get("/readyz")[1]["partitions"]) == 2
-        ),
-        what="two partitions each",
-    )
+    share_partitions(one, two)
     before = switching_logins(users, 0, 2)
     await produce(broker.bootstrap, before)
     wait_for(lambda: one.consumed() + two.consumed() >= len(before), what="first part consumed")

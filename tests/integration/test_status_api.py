@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.harness import STATUS_TOKEN, create_topics, wait_for
+from tests.integration.harness import STATUS_TOKEN, create_topics, share_partitions
 from workers.broker import EmbeddedBroker
 from workers.stream.routing import partition_for
 from workers.stream.worker_process import WorkerProcess
@@ -50,15 +50,7 @@ async def test_forwarding_carries_the_token_and_happens_once(
     await create_topics(broker.bootstrap)
     one = workers("one").start()
     two = workers("two").start()
-    one.wait_ready()
-    two.wait_ready()
-    wait_for(
-        lambda: (
-            len(one.get("/readyz")[1]["partitions"]) == 2
-            and len(two.get("/readyz")[1]["partitions"]) == 2
-        ),
-        what="two partitions each",
-    )
+    share_partitions(one, two)
     owned_by_two = set(two.get("/readyz")[1]["partitions"])
     user = next(f"fw-{n}" for n in range(100) if partition_for(f"fw-{n}", 4) in owned_by_two)
     right = {"Authorization": f"Bearer {STATUS_TOKEN}"}
@@ -133,15 +125,7 @@ async def test_rotating_the_token_refuses_no_request_between_workers_on_either_t
     old, new = "the-old-status-token-value", "the-new-status-token-value"
     one = workers("one", status_token=old, status_token_also_accepted=new).start()
     two = workers("two", status_token=new, status_token_also_accepted=old).start()
-    one.wait_ready()
-    two.wait_ready()
-    wait_for(
-        lambda: (
-            len(one.get("/readyz")[1]["partitions"]) == 2
-            and len(two.get("/readyz")[1]["partitions"]) == 2
-        ),
-        what="two partitions each",
-    )
+    share_partitions(one, two)
     for asked, owner in ((one, two), (two, one)):
         owned = set(owner.get("/readyz")[1]["partitions"])
         user = next(f"rt-{n}" for n in range(100) if partition_for(f"rt-{n}", 4) in owned)
