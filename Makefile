@@ -65,7 +65,7 @@ lock: $(UV)
 	echo "uv==$$($(UV) --version | cut -d' ' -f2)" | $(UV) pip compile - --generate-hashes \
 	  --universal --custom-compile-command "make lock" -q -o requirements-uv.txt
 
-# Every benchmark at full size (under 15 minutes on a 2-core machine): BENCHMARKS.md,
+# Every benchmark at full size (under 20 minutes on a 2-core machine): BENCHMARKS.md,
 # bench/results.json and bench/latency-vs-load.png. Without the peers' environment (say,
 # offline) the quix-streams peer is reported as skipped and the rest still runs.
 bench: install-dev

@@ -146,4 +146,5 @@ if __name__ == "__main__":
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=6)
+    parser.add_argument("--json", action="store_true", help="the report as JSON (the default)")
     print(json.dumps(main(parser.parse_args()), indent=2))

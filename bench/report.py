@@ -21,6 +21,7 @@ SECTIONS = (
     "Worker and peers",
     "Latency under load",
     "Decoder fuzz",
+    "Challenger policy",
     "Reading these figures",
 )
 """Every section of BENCHMARKS.md, in order (the smoke test checks them)."""
@@ -132,6 +133,7 @@ def render_markdown(
         + _worker(runs.get("worker"), fig, targets)
         + _latency(runs.get("latency"), chart, fig, targets)
         + _fuzz(runs.get("fuzz"), fig)
+        + _challenger(runs.get("challenger"), fig, targets)
     )
     out += [f"## {SECTIONS[2]}", ""]
     out += [
@@ -151,7 +153,7 @@ def render_markdown(
     out.append("")
     out += body
     out += [
-        f"## {SECTIONS[10]}",
+        f"## {SECTIONS[11]}",
         "",
         "- Throughput in the core, burst and fuzz benchmarks is CPU time of one process "
         "(`time.process_time`), so another process on the other core slows it less than it "
@@ -518,6 +520,54 @@ def _fuzz(run: dict[str, Any] | None, fig: Figures) -> list[str]:
         f"({outcomes}); none raised.",
         "",
     ]
+    return out
+
+
+CHALLENGER_TARGET = 1.6
+"""A challenger beside the live policy: at most this many times the live policy's cost."""
+
+
+def _challenger(
+    run: dict[str, Any] | None, fig: Figures, targets: list[dict[str, Any]]
+) -> list[str]:
+    out = [f"## {SECTIONS[10]}", ""]
+    report = _ok(run)
+    if report is None:
+        goal = f"<= {CHALLENGER_TARGET}x"
+        _target(targets, "challenger cost", goal, None, "x", None, "not measured")
+        return out + _failed("challenger", run)
+    replay, worker = report["replay_cpu"], report["worker_wall"]
+    out += [
+        "`bench/challenger_bench.py`: the same work alone and with a challenger policy "
+        f"(`bench/{report['challenger']}`) beside the live one, in pairs, alternating; "
+        "each pair's ratio (with over alone) and their median.",
+        "",
+        "| path | events | alone, events/s | with the challenger, events/s | per pair | median |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, what, result in (
+        ("replay", "`lineguard replay`, CPU seconds", replay),
+        ("worker", "`lineguard worker`, readiness to last commit", worker),
+    ):
+        pairs = ", ".join(f"{ratio:.3f}" for ratio in result["ratios"])
+        key = f"challenger.{name}"
+        alone = fig(f"{key}.alone_events_per_s", result["alone_events_per_s"])
+        both = fig(f"{key}.with_events_per_s", result["with_challenger_events_per_s"])
+        out.append(
+            f"| {what} | {fig(f'{key}.events', result['events'])} | {alone} | {both} "
+            f"| {pairs} | **{fig(f'{key}.median_ratio', result['median_ratio'], 3)}** |"
+        )
+    worst = max(replay["median_ratio"], worker["median_ratio"])
+    _target(
+        targets,
+        "challenger cost (the larger median of replay and worker)",
+        f"<= {CHALLENGER_TARGET}x",
+        worst,
+        "x",
+        worst <= CHALLENGER_TARGET,
+        "the challenger keeps its own copy of every user's state and runs every rule again",
+    )
+    out.append("")
     return out
 
 

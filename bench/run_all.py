@@ -62,6 +62,13 @@ PLANS = (
         "--rates 4000 --events 2000 --users 200 --days 20 --align-waits ''",
     ),
     Plan("fuzz", "fuzz_decode.py", "--cases 200000 --seed 1", "--cases 2000 --seed 1"),
+    Plan(
+        "challenger",
+        "challenger_bench.py",
+        "--users 4000 --worker-users 2000 --days 180 --pairs 3",
+        "--users 100 --worker-users 100 --days 20 --pairs 1 --partitions 2",
+        timeout_seconds=1200,
+    ),
 )
 
 

@@ -50,7 +50,7 @@ def test_every_benchmark_runs_in_smoke_mode_and_reports_numbers(tmp_path: Path) 
     results = json.loads((out / "results.json").read_text())
     assert results["mode"] == "smoke"
     benchmarks = results["benchmarks"]
-    assert set(benchmarks) == {"core", "burst", "memory", "worker", "latency", "fuzz"}
+    assert set(benchmarks) == {"core", "burst", "memory", "worker", "latency", "fuzz", "challenger"}
     for name, run in benchmarks.items():
         assert run["status"] == "ok", (name, run.get("error"))
 
@@ -75,6 +75,8 @@ def test_every_benchmark_runs_in_smoke_mode_and_reports_numbers(tmp_path: Path) 
         "worker.worker_events_per_s",
         "peers.faust.ratio_to_raw",
         "fuzz.cases_per_s",
+        "challenger.replay.median_ratio",
+        "challenger.worker.median_ratio",
     )
     for name in expected:
         assert name in figures, name
